@@ -1,0 +1,3 @@
+from peel.cli import main
+
+main()

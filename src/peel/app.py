@@ -1,0 +1,101 @@
+"""The FastAPI application factory: one app serving the API, the web pages and static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from peel import __version__
+from peel.core import admin_pages, bulletin_pages, health, pages, views
+from peel.core.blobstore import BlobStore, blob_store_from_settings
+from peel.core.config import Settings, get_settings
+from peel.core.db import build_engine, make_sessionmaker
+from peel.core.deps import LoginRequired
+from peel.core.events import EventBus, event_bus_from_settings
+from peel.core.http import PeelMiddleware, install_problem_handlers
+from peel.core.jobs import JobRunner
+from peel.core.logging import configure_logging
+from peel.web.templating import STATIC, render
+
+#: Routes that enforce their own, larger body limits (resumable uploads).
+UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)
+
+
+def create_app(
+    settings: Settings | None = None,
+    sessions: sessionmaker[Session] | None = None,
+    jobs: JobRunner | None = None,
+    blobs: BlobStore | None = None,
+    events: EventBus | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    settings.ensure_data_dir()
+    engine = None
+    if sessions is None:
+        engine = build_engine(settings.resolved_database_url)
+        sessions = make_sessionmaker(engine)
+    bus = events or event_bus_from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await bus.connect()
+        yield
+        await bus.close()
+        app.state.jobs.shutdown()
+        if engine is not None:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Peel",
+        version=__version__,
+        description="Shared, audited data for police forces and partner agencies.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.jobs = jobs or JobRunner(sessions, settings.job_workers)
+    app.state.blobs = blobs or blob_store_from_settings(settings)
+    app.state.events = bus
+    app.state.migration_head = health.migration_head()
+
+    install_problem_handlers(app, _html_error)
+    app.add_exception_handler(LoginRequired, _login_redirect)
+    app.add_middleware(
+        PeelMiddleware, settings=settings, unlimited_prefixes=UNLIMITED_BODY_PREFIXES
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in (
+        health.router,
+        views.router,
+        pages.router,
+        admin_pages.router,
+        bulletin_pages.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def _html_error(request: Request, status: int, title: str, detail: str | None) -> Response:
+    template = "errors/404.html" if status == 404 else "errors/error.html"
+    return render(
+        request, template, {"status": status, "title": title, "detail": detail}, status=status
+    )
+
+
+async def _login_redirect(request: Request, _exc: Any) -> Response:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -1,0 +1,94 @@
+"""The ``peel`` command: serve the platform and operate it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from peel.core import cli as core_cli
+from peel.core import migrate
+from peel.core.config import get_settings
+from peel.core.db import DatabaseConfigError, build_engine
+
+app = typer.Typer(
+    help="Peel: shared, audited data for police forces and partner agencies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(core_cli.db_app, name="db")
+app.add_typer(core_cli.demo_app, name="demo")
+app.add_typer(core_cli.org_app, name="org")
+app.add_typer(core_cli.user_app, name="user")
+app.add_typer(core_cli.token_app, name="token")
+app.add_typer(core_cli.audit_app, name="audit")
+app.add_typer(core_cli.blobs_app, name="blobs")
+
+err = Console(stderr=True)
+
+
+def check_database() -> None:
+    """Fail with one clear line when the database is unusable or behind its migrations."""
+    settings = get_settings()
+    try:
+        engine = build_engine(settings.resolved_database_url)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            current = migrate.current_revision(connection)
+        engine.dispose()
+    except DatabaseConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        err.print(f"[red]error:[/red] cannot reach the database: {reason}")
+        raise typer.Exit(2) from None
+    head = migrate.head_revision()
+    if current != head:
+        err.print(
+            f"[red]error:[/red] the database is at revision {current or 'none'}, "
+            f"not {head}: run `peel db upgrade` first"
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (PEEL_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (PEEL_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Serve the web UI and the API."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    check_database()
+    host = host or settings.host
+    port = port or settings.port
+    err.print(f"Peel is serving on http://{host}:{port}")
+    uvicorn.run(
+        "peel.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except ValueError as exc:  # settings refused, e.g. a default secret in production
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The shared core every Peel capability stands on."""

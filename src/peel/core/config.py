@@ -1,0 +1,99 @@
+"""Peel's one settings class: every knob is a ``PEEL_`` environment variable."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "peel-development-secret-do-not-use-in-production"  # noqa: S105
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class EventBusKind(StrEnum):
+    memory = "memory"
+    nats = "nats"
+
+
+class Settings(BaseSettings):
+    """Everything Peel can be configured with; nothing else reads ``os.environ``."""
+
+    model_config = SettingsConfigDict(env_prefix="PEEL_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.development
+    data_dir: Path = Field(default=Path("var"), description="Where SQLite, blobs and Parquet live")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to a SQLite file in the data folder"
+    )
+    secret_key: str = DEVELOPMENT_SECRET
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="External URL; https:// marks cookies Secure and sends HSTS"
+    )
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    session_hours: float = Field(default=8.0, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    api_token_days: int = Field(default=90, ge=1)
+    event_bus: EventBusKind = EventBusKind.memory
+    nats_url: str = "nats://127.0.0.1:4222"
+    job_workers: int = Field(default=2, ge=1)
+    log_format: str | None = Field(default=None, description="'json' or 'console'")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        weak = self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32
+        if self.env == Environment.production and weak:
+            raise ValueError(
+                "PEEL_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when PEEL_ENV=production (for example: python -c "
+                "'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'peel.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.data_dir / "parquet"
+
+    @property
+    def served_over_tls(self) -> bool:
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == Environment.production
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    def ensure_data_dir(self) -> None:
+        for folder in (self.data_dir, self.blob_dir, self.parquet_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,3 @@
+"""Imports every capability's models so that Alembic and the tests see all tables."""
+
+from peel.core import models as core_models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Web layer of Peel: Jinja2 templates, Sass sources and static assets served by Peel itself."""
