@@ -30,6 +30,9 @@ from peel.core.jobs import JobRunner
 from peel.core.models import Organisation, User
 from peel.core.principal import Principal
 from peel.core.schemas import OrganisationCreate, UserCreate
+from peel.core.security import use_fast_password_hashing_for_tests
+
+use_fast_password_hashing_for_tests()
 
 PG_URL = os.environ.get("PEEL_TEST_DATABASE_URL")
 BACKENDS = [

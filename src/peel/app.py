@@ -23,6 +23,9 @@ from peel.core.jobs import JobRunner
 from peel.core.logging import configure_logging
 from peel.web.templating import STATIC, render
 
+#: Every router the app serves, in order.
+ROUTERS = (health.router, views.router, pages.router, admin_pages.router, bulletin_pages.router)
+
 #: Routes that enforce their own, larger body limits (resumable uploads).
 UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)
 

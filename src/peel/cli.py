@@ -55,6 +55,29 @@ def check_database() -> None:
         raise typer.Exit(2)
 
 
+def check_event_bus() -> None:
+    """With a real broker configured, make sure it answers before serving."""
+    import asyncio
+
+    from peel.core.config import EventBusKind
+    from peel.core.events import EventBusUnavailable, event_bus_from_settings
+
+    settings = get_settings()
+    if settings.event_bus == EventBusKind.memory:
+        return
+
+    async def probe() -> None:
+        bus = event_bus_from_settings(settings)
+        await bus.connect()
+        await bus.close()
+
+    try:
+        asyncio.run(probe())
+    except EventBusUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (PEEL_HOST)")] = None,
@@ -67,6 +90,7 @@ def serve(
     settings = get_settings()
     settings.ensure_data_dir()
     check_database()
+    check_event_bus()
     host = host or settings.host
     port = port or settings.port
     err.print(f"Peel is serving on http://{host}:{port}")

@@ -13,6 +13,7 @@ from peel.core.audit import AuditLogIsAppendOnly, AuditQuery, record_audit, sear
 from peel.core.enums import TLP
 from peel.core.models import AuditEvent, Bulletin
 from peel.core.schemas import BulletinCreate, BulletinUpdate
+from peel.app import ROUTERS
 from tests.conftest import World, sign_in
 
 
@@ -107,8 +108,10 @@ def test_orm_refuses_changes_to_audit_rows(world: World) -> None:
     world.db.rollback()
 
 
-def test_no_route_changes_or_deletes_audit_rows(client: TestClient) -> None:
-    for route in client.app.routes:  # type: ignore[attr-defined]
+def test_no_route_changes_or_deletes_audit_rows() -> None:
+    routes = [r for router in ROUTERS for r in router.routes]
+    assert any("audit" in getattr(r, "path", "") for r in routes)
+    for route in routes:
         path = getattr(route, "path", "")
         if "audit" in path:
             assert getattr(route, "methods", {"GET"}) <= {"GET", "HEAD"}, path

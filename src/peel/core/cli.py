@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -58,6 +59,10 @@ def friendly_errors(fn: F) -> F:
         except InvalidInput as exc:
             for field, message in exc.errors.items():
                 err.print(f"[red]error:[/red] {field}: {message}")
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = ".".join(str(p) for p in error["loc"]) or "input"
+                err.print(f"[red]error:[/red] {field}: {error['msg']}")
         except (Forbidden, NotFound, DatabaseConfigError) as exc:
             err.print(f"[red]error:[/red] {exc}")
         except OperationalError as exc:

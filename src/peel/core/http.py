@@ -66,10 +66,6 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class PeelMiddleware:
     """One pure-ASGI layer: request id, client address, CSRF cookie, headers, body limit, log."""
 
@@ -101,9 +97,11 @@ class PeelMiddleware:
             None if path.startswith(self.unlimited_prefixes) else (self.settings.max_request_bytes)
         )
         started = time.perf_counter()
-        status_holder = {"status": 500, "sent": False}
+        status_holder = {"status": 500, "sent": False, "refused": False}
 
         async def send_wrapper(message: Message) -> None:
+            if status_holder["refused"]:
+                return  # the 413 has gone; whatever the app says after it is dropped
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["sent"] = True
@@ -112,15 +110,24 @@ class PeelMiddleware:
                 )
             await send(message)
 
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if limit is not None and message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit and not status_holder["sent"]:
+                    await self._too_large(scope, send_wrapper, limit)
+                    status_holder["refused"] = True
+                    return {"type": "http.disconnect"}
+            return message
+
         declared = headers.get("content-length")
         if limit is not None and declared and declared.isdigit() and int(declared) > limit:
             await self._too_large(scope, send_wrapper, limit)
         else:
-            try:
-                await self.app(scope, _limited(receive, limit), send_wrapper)
-            except _BodyTooLarge:
-                if not status_holder["sent"]:
-                    await self._too_large(scope, send_wrapper, limit or 0)
+            await self.app(scope, limited_receive, send_wrapper)
         log.info(
             "request",
             method=scope["method"],
@@ -160,23 +167,6 @@ class PeelMiddleware:
             cookie = f"{CSRF_COOKIE}={new_nonce}; Path=/; HttpOnly; SameSite=Lax"
             extra.append(("set-cookie", cookie + ("; Secure" if self.secure else "")))
         return list(raw) + [(k.encode(), v.encode("latin-1")) for k, v in extra]
-
-
-def _limited(receive: Receive, limit: int | None) -> Receive:
-    if limit is None:
-        return receive
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
-        return message
-
-    return wrapped
 
 
 async def _empty_receive() -> Message:

@@ -16,6 +16,14 @@ _hasher = PasswordHasher()
 # the response time does not reveal which accounts exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
+
+def use_fast_password_hashing_for_tests() -> None:
+    """Cheap Argon2 parameters so test suites can create many users; never in production."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
 MIN_PASSWORD_LENGTH = 12
 
 

@@ -1,0 +1,165 @@
+"""Schemathesis fuzzing of Peel's OpenAPI document, driving the ASGI app in process.
+
+Every operation in ``/api/v1/openapi.json`` is exercised on each database backend:
+
+* anonymously, with schema-conforming data;
+* with the bearer token of a force API client holding admin, supervisor, officer and auditor,
+  with schema-conforming data, with data that breaks the schema, and with path parameters
+  naming records that exist (so requests get past "not found" into the service code).
+
+Every response must not be a server error, must match the document where Schemathesis can
+check it, and every 4xx must be an RFC 9457 ``application/problem+json`` document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import schemathesis
+from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis.checks import CheckContext, CheckFunction, not_a_server_error
+
+from peel.core import bulletins, service
+from peel.core.enums import Role
+from peel.core.schemas import ApiClientCreate, BulletinCreate
+from tests.conftest import BOOTSTRAP, World
+
+OPENAPI = "/api/v1/openapi.json"
+PROBLEM_JSON = "application/problem+json"
+EXAMPLES = 15
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+def problem_details_for_client_errors(
+    ctx: CheckContext, response: schemathesis.Response, case: Case
+) -> bool | None:
+    """Every 4xx is an RFC 9457 problem document with ``type``, ``title`` and ``status``."""
+    if not 400 <= response.status_code < 500:
+        return None
+    content_type = (response.headers.get("content-type") or [""])[0]
+    assert content_type.split(";")[0].strip() == PROBLEM_JSON, (
+        f"{response.status_code} came as {content_type!r}, not {PROBLEM_JSON}"
+    )
+    body = json.loads(response.content)
+    assert isinstance(body, dict), f"the problem document is not an object: {body!r}"
+    missing = {"type", "title", "status"} - body.keys()
+    assert not missing, f"the problem document lacks {sorted(missing)}: {body!r}"
+    assert body["status"] == response.status_code, body
+    return None
+
+
+CHECKS_ALL: list[CheckFunction] = [
+    not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+    problem_details_for_client_errors,
+]
+
+
+CHECKS = [not_a_server_error, problem_details_for_client_errors]
+
+
+def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
+    """The fuzzing client's token and ids of records that exist, by path parameter name."""
+    db = world.db
+    _, token = service.create_api_client(
+        db,
+        BOOTSTRAP,
+        ApiClientCreate(
+            name="fuzzer",
+            organisation="test-force",
+            roles=[Role.admin, Role.supervisor, Role.officer, Role.auditor],
+        ),
+    )
+    # Revoked by the fuzzer, never the client it authenticates with.
+    spare, _ = service.create_api_client(
+        db, BOOTSTRAP, ApiClientCreate(name="spare", organisation="test-force")
+    )
+    bulletin = bulletins.create_bulletin(
+        db,
+        world.principal("officer"),
+        BulletinCreate(title="Fuzzing target", body="Shared with the CPS"),
+    )
+    db.commit()
+    job_id = app.state.jobs.submit(world.principal("officer"), "fuzz", "Fuzz", lambda _ctx: {})
+    return token, {
+        "user_id": world.users["officer"].id,
+        "client_id": spare.id,
+        "bulletin_id": bulletin.id,
+        "organisation": "test-cps",
+        "job_id": job_id,
+    }
+
+
+def strategies(operation: APIOperation, known: dict[str, str]) -> dict[str, tuple[bool, Any]]:
+    """The named strategies to run against one operation, and whether each is authenticated."""
+    chosen: dict[str, tuple[bool, Any]] = {
+        "anonymous": (False, operation.as_strategy(GenerationMode.POSITIVE)),
+        "positive": (True, operation.as_strategy(GenerationMode.POSITIVE)),
+        "negative": (True, operation.as_strategy(GenerationMode.NEGATIVE)),
+    }
+    names = [p.name for p in operation.path_parameters]
+    if names:
+        fixed = {name: known[name] for name in names}
+        chosen["known ids"] = (True, operation.as_strategy(path_parameters=fixed))
+    return chosen
+
+
+def fuzz(label: str, strategy: Any, call: Callable[[Case], None]) -> str | None:
+    """Run one strategy; return a report of what failed, or None."""
+
+    @FUZZ
+    @given(case=strategy)
+    def run(case: Case) -> None:
+        call(case)
+
+    try:
+        run()
+    except Exception as exc:  # report every operation's failures, not only the first
+        return f"=== {label} ===\n{exc}"
+    return None
+
+
+def test_every_operation_survives_fuzzing(app: FastAPI, world: World) -> None:
+    token, known = known_records(world, app)
+    schema = schemathesis.openapi.from_asgi(OPENAPI, app)
+    bearer = {"Authorization": f"Bearer {token}"}
+
+    def call_as(headers: dict[str, str] | None) -> Callable[[Case], None]:
+        def call(case: Case) -> None:
+            response = case.call(headers=headers)
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+        return call
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 20, [op.label for op in operations]
+    failures = []
+    for operation in operations:
+        for name, (authenticated, strategy) in strategies(operation, known).items():
+            report = fuzz(
+                f"{operation.label} ({name})",
+                strategy,
+                call_as(bearer if authenticated else None),
+            )
+            if report:
+                failures.append(report)
+    assert not failures, "\n\n".join(failures)
