@@ -8,12 +8,12 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from peel.app import ROUTERS
 from peel.core import bulletins
 from peel.core.audit import AuditLogIsAppendOnly, AuditQuery, record_audit, search_audit
 from peel.core.enums import TLP
 from peel.core.models import AuditEvent, Bulletin
 from peel.core.schemas import BulletinCreate, BulletinUpdate
-from peel.app import ROUTERS
 from tests.conftest import World, sign_in
 
 

@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from peel.app import ROUTERS
 from peel.core import service
 from peel.core.db import utcnow
 from peel.core.enums import Role
 from peel.core.models import ApiClient, AuditEvent, User, WebSession
 from peel.core.schemas import ApiClientCreate
 from peel.core.security import token_digest
-from peel.app import ROUTERS
 from tests.conftest import PASSWORD, World, csrf_of, sign_in
 
 
