@@ -207,3 +207,19 @@ def test_admin_forms_escape_and_keep_what_was_typed(client: TestClient, world: W
         },
     )
     assert ok.status_code == 200 and "&lt;script&gt;" in ok.text
+
+
+def test_nul_characters_are_refused_not_stored(client: TestClient, world: World) -> None:
+    assert client.get("/audit?actor=%00x").status_code == 422
+    sign_in(client, "sup@force.example")
+    page = client.get("/bulletins/new")
+    response = client.post(
+        "/bulletins/new",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "title": "Nul\x00title",
+            "body": "x",
+            "tlp": "GREEN",
+        },
+    )
+    assert response.status_code == 422

@@ -43,6 +43,9 @@ AMBER_TITLE = "Child exploitation concerns around Station Road"
 AMBER_TEXT = "Several young people seen with unexplained new phones and cash"
 RED_TITLE = "Informant-sensitive: planned warrant"
 
+# Keep a failing run quick: Peel's pages answer in milliseconds on this machine.
+TIMEOUT_MS = 10_000
+
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING_IMPACTS = {"serious", "critical"}
 
@@ -70,9 +73,15 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+def new_context(browser: Browser, **options: Any) -> BrowserContext:
+    ctx = browser.new_context(**options)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx
+
+
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context()
+    ctx = new_context(browser)
     yield ctx
     ctx.close()
 
@@ -89,11 +98,15 @@ def sign_in(page: Page, server: LiveServer, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{server.url}/")
+    expect(
+        page.get_by_role("banner").get_by_role("button", name="Sign out"),
+        f"the page after signing in as {email} should be signed in",
+    ).to_be_visible()
 
 
 def sign_out(page: Page, server: LiveServer) -> None:
     page.get_by_role("banner").get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(re.escape(f"{server.url}/login") + r"\?signed_out=1$"))
+    expect(page).to_have_url(f"{server.url}/login?signed_out=1")
 
 
 def summary_value(page: Page, key: str) -> Any:
@@ -137,7 +150,7 @@ def test_sign_in_and_out(page: Page, live_server: LiveServer) -> None:
 
 
 def test_sign_in_and_out_without_javascript(browser: Browser, live_server: LiveServer) -> None:
-    ctx = browser.new_context(java_script_enabled=False)
+    ctx = new_context(browser, java_script_enabled=False)
     try:
         page = ctx.new_page()
         check_sign_in_and_out(page, live_server)
@@ -171,8 +184,8 @@ def test_wrong_password_shows_error_summary(page: Page, live_server: LiveServer)
 
 
 def test_bulletins_follow_tlp(browser: Browser, live_server: LiveServer) -> None:
-    officer_ctx = browser.new_context()
-    analyst_ctx = browser.new_context()
+    officer_ctx = new_context(browser)
+    analyst_ctx = new_context(browser)
     try:
         page = officer_ctx.new_page()
         sign_in(page, live_server, *OFFICER)
@@ -260,7 +273,7 @@ AXE_RUN = """async (tags) => {
         runOnly: {type: 'tag', values: tags},
         resultTypes: ['violations'],
     });
-    return results.violations.map((v) => ({
+    const violations = results.violations.map((v) => ({
         id: v.id,
         impact: v.impact,
         help: v.help,
@@ -270,14 +283,16 @@ AXE_RUN = """async (tags) => {
         failure: v.nodes.length ? (v.nodes[0].failureSummary || '') : '',
         count: v.nodes.length,
     }));
+    return {violations, rulesPassed: results.passes.length};
 }"""
 
 
 def _describe(violation: dict[str, Any]) -> str:
+    failure = str(violation["failure"]).replace("\n", "\n    ")
     return (
         f"{violation['id']} ({violation['impact']}): {violation['help']}\n"
         f"    first of {violation['count']} node(s): {violation['target']} {violation['html']}\n"
-        f"    {violation['failure']}\n"
+        f"    {failure}\n"
         f"    {violation['helpUrl']}"
     )
 
@@ -289,14 +304,16 @@ def test_pages_have_no_serious_accessibility_violations(
     if not AXE_JS.is_file():
         _unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
     # Peel's CSP forbids inline script; axe is injected as one, so this context bypasses it.
-    ctx = browser.new_context(bypass_csp=True)
+    ctx = new_context(browser, bypass_csp=True)
     try:
         page = ctx.new_page()
         visit(page, live_server)
         page.add_script_tag(path=str(AXE_JS))
-        violations: list[dict[str, Any]] = page.evaluate(AXE_RUN, WCAG_TAGS)
+        results: dict[str, Any] = page.evaluate(AXE_RUN, WCAG_TAGS)
     finally:
         ctx.close()
+    assert results["rulesPassed"] > 0, "axe-core checked nothing: was it injected?"
+    violations: list[dict[str, Any]] = results["violations"]
     blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
     for violation in violations:
         print(_describe(violation))

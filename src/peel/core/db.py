@@ -74,7 +74,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # SQLite has one writer at a time. A deferred BEGIN that reads and later writes fails at
+    # once (SQLITE_BUSY_SNAPSHOT) if another writer committed in between; taking the write
+    # lock up front makes concurrent requests wait their turn (busy_timeout) instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:

@@ -33,7 +33,11 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """The request's one transaction: committed when the handler succeeds, else rolled back."""
+    """The request's one transaction: committed when the handler succeeds, else rolled back.
+
+    Used with ``scope="function"`` so the commit happens before the response is sent: a
+    browser that follows a redirect at once must find what the previous request wrote.
+    """
     session: Session = request.app.state.sessions()
     try:
         yield session
@@ -45,7 +49,7 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-DB = Annotated[Session, Depends(get_db)]
+DB = Annotated[Session, Depends(get_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 
 
@@ -125,6 +129,13 @@ async def csrf_form(request: Request) -> FormData:
             403,
             "This form has expired or did not come from Peel. Go back, reload the page "
             "and try again.",
+        )
+    bad = sorted(
+        {key for key, value in form.multi_items() if isinstance(value, str) and "\x00" in value}
+    )
+    if bad:
+        raise HTTPException(
+            422, "These fields contain a NUL character, which text cannot hold: " + ", ".join(bad)
         )
     return form
 

@@ -69,10 +69,22 @@ def problem_response(
 class PeelMiddleware:
     """One pure-ASGI layer: request id, client address, CSRF cookie, headers, body limit, log."""
 
-    def __init__(self, app: Any, settings: Settings, unlimited_prefixes: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        body_limits: tuple[tuple[str, int | None], ...] = (),
+    ):
+        """``body_limits`` gives path prefixes their own limit (None: the route enforces one)."""
         self.app = app
         self.settings = settings
-        self.unlimited_prefixes = unlimited_prefixes
+        self.body_limits = body_limits
+        self.csp = CSP
+        if settings.map_tile_url:
+            origin = "/".join(settings.map_tile_url.split("/")[:3])
+            self.csp = CSP.replace(
+                "img-src 'self' data: blob:", f"img-src 'self' data: blob: {origin}"
+            )
         self.secure = settings.served_over_tls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,9 +105,11 @@ class PeelMiddleware:
         state["csrf_nonce"] = nonce if new_nonce is None else new_nonce
         state["request_id"] = request_id
         path: str = scope["path"]
-        limit = (
-            None if path.startswith(self.unlimited_prefixes) else (self.settings.max_request_bytes)
-        )
+        limit: int | None = self.settings.max_request_bytes
+        for prefix, prefix_limit in self.body_limits:
+            if path.startswith(prefix):
+                limit = prefix_limit
+                break
         started = time.perf_counter()
         status_holder = {"status": 500, "sent": False, "refused": False}
 
@@ -123,6 +137,15 @@ class PeelMiddleware:
                     return {"type": "http.disconnect"}
             return message
 
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            response = problem_response(
+                422,
+                "The request has invalid fields",
+                "The address contains a NUL character, which Peel cannot store",
+                instance=path,
+            )
+            await response(scope, _empty_receive, send_wrapper)
+            return
         declared = headers.get("content-length")
         if limit is not None and declared and declared.isdigit() and int(declared) > limit:
             await self._too_large(scope, send_wrapper, limit)
@@ -158,7 +181,7 @@ class PeelMiddleware:
             ("permissions-policy", "camera=(), microphone=(), geolocation=(self)"),
         ]
         if b"content-security-policy" not in existing:
-            extra.append(("content-security-policy", CSP))
+            extra.append(("content-security-policy", self.csp))
         if b"cache-control" not in existing and not path.startswith("/static/"):
             extra.append(("cache-control", "no-store"))
         if self.secure:

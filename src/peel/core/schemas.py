@@ -119,6 +119,20 @@ class BulletinRead(ReadModel):
     updated_at: datetime
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem document: the body of every API error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="The fields that are wrong: each a field and a message"
+    )
+    request_id: str | None = None
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from peel.core import bulletins as bulletin_service
@@ -13,6 +17,8 @@ from peel.core import service
 from peel.core.audit import AuditQuery, search_audit
 from peel.core.deps import DB, Authenticated
 from peel.core.enums import Role
+from peel.core.errors import InvalidInput
+from peel.core.http import PROBLEM_JSON
 from peel.core.jobs import get_job, visible_jobs
 from peel.core.models import Bulletin, User
 from peel.core.policy import Forbidden
@@ -30,12 +36,66 @@ from peel.core.schemas import (
     OrganisationCreate,
     OrganisationRead,
     Page,
+    Problem,
     ShareCreate,
     UserCreate,
     UserRead,
 )
 
-router = APIRouter(prefix="/api/v1")
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, each answered with an RFC 9457 problem document."""
+    schema = Problem.model_json_schema()
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def _nul_fields(value: Any, field: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield field
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _nul_fields(str(key), field)
+            yield from _nul_fields(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_fields(item, f"{field}[{index}]")
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """PostgreSQL cannot store the NUL character, so no text sent to the API may hold one."""
+    fields = [
+        name
+        for name, value in [*request.path_params.items(), *request.query_params.multi_items()]
+        if "\x00" in value
+    ]
+    body = await request.body()
+    if b"\\u0000" in body:  # JSON can only carry NUL escaped
+        with suppress(ValueError):  # not JSON: the route's own parsing refuses it
+            fields += [field or "body" for field in _nul_fields(json.loads(body), "")]
+    if fields:
+        raise InvalidInput(dict.fromkeys(fields, "Must not contain the NUL character"))
+
+
+#: Any API call may be malformed, lack credentials, be refused, send too much or send invalid
+#: fields.
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(refuse_nul_characters)],
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+#: Records named in the path that do not exist, or that the caller may not know exist.
+NOT_FOUND = problem_responses(404)
+#: Creating something that already exists.
+CONFLICT = problem_responses(409)
+#: Larger offsets are meaningless and overflow the databases' integers.
+MAX_OFFSET = 2**31 - 1
 
 
 def user_read(user: User) -> UserRead:
@@ -83,7 +143,7 @@ def list_organisations(db: DB, principal: Authenticated) -> list[OrganisationRea
     return [OrganisationRead.model_validate(o) for o in service.list_organisations(db)]
 
 
-@router.post("/organisations", status_code=201, tags=["organisations"])
+@router.post("/organisations", status_code=201, tags=["organisations"], responses=CONFLICT)
 def create_organisation(
     data: OrganisationCreate, db: DB, principal: Authenticated
 ) -> OrganisationRead:
@@ -97,12 +157,12 @@ def list_users(
     return [user_read(u) for u in service.list_users(db, principal, organisation_id)]
 
 
-@router.post("/users", status_code=201, tags=["users"])
+@router.post("/users", status_code=201, tags=["users"], responses=CONFLICT)
 def create_user(data: UserCreate, db: DB, principal: Authenticated) -> UserRead:
     return user_read(service.create_user(db, principal, data))
 
 
-@router.get("/users/{user_id}", tags=["users"])
+@router.get("/users/{user_id}", tags=["users"], responses=NOT_FOUND)
 def get_user(user_id: str, db: DB, principal: Authenticated) -> UserRead:
     return user_read(service.get_user(db, principal, user_id))
 
@@ -112,7 +172,7 @@ class UserPatch(BaseModel):
     is_active: bool | None = None
 
 
-@router.patch("/users/{user_id}", tags=["users"])
+@router.patch("/users/{user_id}", tags=["users"], responses=NOT_FOUND)
 def patch_user(user_id: str, data: UserPatch, db: DB, principal: Authenticated) -> UserRead:
     user = service.get_user(db, principal, user_id)
     if data.roles is not None:
@@ -133,7 +193,7 @@ def create_api_client(data: ApiClientCreate, db: DB, principal: Authenticated) -
     return ApiClientCreated(**ApiClientRead.model_validate(client).model_dump(), token=token)
 
 
-@router.post("/api-clients/{client_id}/revoke", tags=["api clients"])
+@router.post("/api-clients/{client_id}/revoke", tags=["api clients"], responses=NOT_FOUND)
 def revoke_api_client(client_id: str, db: DB, principal: Authenticated) -> ApiClientRead:
     return ApiClientRead.model_validate(service.revoke_api_client(db, principal, client_id))
 
@@ -159,7 +219,7 @@ def audit_search(
     until: datetime | None = None,
     text: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[AuditEventRead]:
     query = AuditQuery(
         actor=actor,
@@ -187,7 +247,7 @@ def list_bulletins(
     db: DB,
     principal: Authenticated,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page[BulletinRead]:
     rows, total = bulletin_service.list_bulletins(db, principal, limit, offset)
     return Page[BulletinRead](
@@ -200,20 +260,22 @@ def create_bulletin(data: BulletinCreate, db: DB, principal: Authenticated) -> B
     return bulletin_read(bulletin_service.create_bulletin(db, principal, data))
 
 
-@router.get("/bulletins/{bulletin_id}", tags=["bulletins"])
+@router.get("/bulletins/{bulletin_id}", tags=["bulletins"], responses=NOT_FOUND)
 def get_bulletin(bulletin_id: str, db: DB, principal: Authenticated) -> BulletinRead:
     bulletin, _ = bulletin_service.get_bulletin(db, principal, bulletin_id)
     return bulletin_read(bulletin)
 
 
-@router.patch("/bulletins/{bulletin_id}", tags=["bulletins"])
+@router.patch("/bulletins/{bulletin_id}", tags=["bulletins"], responses=NOT_FOUND)
 def update_bulletin(
     bulletin_id: str, data: BulletinUpdate, db: DB, principal: Authenticated
 ) -> BulletinRead:
     return bulletin_read(bulletin_service.update_bulletin(db, principal, bulletin_id, data))
 
 
-@router.post("/bulletins/{bulletin_id}/shares", status_code=204, tags=["bulletins"])
+@router.post(
+    "/bulletins/{bulletin_id}/shares", status_code=204, tags=["bulletins"], responses=NOT_FOUND
+)
 def share_bulletin(
     bulletin_id: str, data: ShareCreate, db: DB, principal: Authenticated
 ) -> Response:
@@ -222,7 +284,10 @@ def share_bulletin(
 
 
 @router.delete(
-    "/bulletins/{bulletin_id}/shares/{organisation}", status_code=204, tags=["bulletins"]
+    "/bulletins/{bulletin_id}/shares/{organisation}",
+    status_code=204,
+    tags=["bulletins"],
+    responses=NOT_FOUND,
 )
 def unshare_bulletin(
     bulletin_id: str, organisation: str, db: DB, principal: Authenticated
@@ -236,6 +301,6 @@ def list_jobs(db: DB, principal: Authenticated) -> list[JobRead]:
     return [JobRead.model_validate(j) for j in visible_jobs(db, principal)]
 
 
-@router.get("/jobs/{job_id}", tags=["jobs"])
+@router.get("/jobs/{job_id}", tags=["jobs"], responses=NOT_FOUND)
 def job_status(job_id: str, db: DB, principal: Authenticated) -> JobRead:
     return JobRead.model_validate(get_job(db, principal, job_id))
