@@ -31,6 +31,7 @@ NODE_MODULES = ROOT / "node_modules"
 SASS = NODE_MODULES / ".bin" / "sass"
 GOVUK_DIST = NODE_MODULES / "govuk-frontend" / "dist" / "govuk"
 LEAFLET_DIST = NODE_MODULES / "leaflet" / "dist"
+TUS_DIST = NODE_MODULES / "tus-js-client" / "dist"
 
 WEB = ROOT / "src" / "peel" / "web"
 SCSS_ENTRY = WEB / "scss" / "peel.scss"
@@ -95,6 +96,11 @@ def copy_leaflet() -> None:
     _copy_tree(LEAFLET_DIST / "images", dest / "images")
 
 
+def copy_tus() -> None:
+    """The tus client for resumable uploads, as a plain script exposing ``window.tus``."""
+    _copy_file(_require(TUS_DIST / "tus.min.js"), VENDOR / "tus")
+
+
 def compile_css() -> Path:
     out = VENDOR / "peel.css"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +135,7 @@ def build() -> None:
     VENDOR.mkdir(parents=True)
     copy_govuk()
     copy_leaflet()
+    copy_tus()
     css = compile_css()
     print(f"Built {css.relative_to(ROOT)} ({css.stat().st_size} bytes)")
     print(f"Copied govuk-frontend and Leaflet files into {VENDOR.relative_to(ROOT)}/")

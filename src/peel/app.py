@@ -12,22 +12,44 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from peel import __version__
-from peel.core import admin_pages, bulletin_pages, health, pages, views
+from peel.core import admin_pages, bulletin_pages, health, pages, uploads, views
 from peel.core.blobstore import BlobStore, blob_store_from_settings
 from peel.core.config import Settings, get_settings
 from peel.core.db import build_engine, make_sessionmaker
 from peel.core.deps import LoginRequired
 from peel.core.events import EventBus, event_bus_from_settings
+from peel.core.geo import AreaLookup, OfflineGeocoder
 from peel.core.http import PeelMiddleware, install_problem_handlers
 from peel.core.jobs import JobRunner
 from peel.core.logging import configure_logging
+from peel.core.notify import Notifier, notifier_from_settings
+from peel.core.ratelimit import RateLimiter
+from peel.core.scan import scanner_from_settings
+from peel.reporting import pages as report_pages
+from peel.reporting import staff_pages as report_staff_pages
+from peel.reporting import track_pages
+from peel.reporting import views as report_views
 from peel.web.templating import STATIC, render
 
 #: Every router the app serves, in order.
-ROUTERS = (health.router, views.router, pages.router, admin_pages.router, bulletin_pages.router)
+ROUTERS = (
+    health.router,
+    views.router,
+    uploads.router,
+    report_views.router,
+    pages.router,
+    admin_pages.router,
+    bulletin_pages.router,
+    report_pages.router,
+    track_pages.router,
+    report_staff_pages.router,
+)
 
-#: Routes that enforce their own, larger body limits (resumable uploads).
-UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)
+
+def body_limits(settings: Settings) -> tuple[tuple[str, int | None], ...]:
+    """Resumable uploads enforce their own limit; forms with files get a larger one."""
+    with_files = settings.form_upload_max_bytes + 1024 * 1024
+    return (("/api/v1/uploads", None), ("/report/evidence", with_files), ("/track/", with_files))
 
 
 def create_app(
@@ -36,6 +58,7 @@ def create_app(
     jobs: JobRunner | None = None,
     blobs: BlobStore | None = None,
     events: EventBus | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
@@ -69,21 +92,24 @@ def create_app(
     app.state.jobs = jobs or JobRunner(sessions, settings.job_workers)
     app.state.blobs = blobs or blob_store_from_settings(settings)
     app.state.events = bus
+    app.state.notifier = notifier or notifier_from_settings(settings)
+    app.state.scanner = scanner_from_settings(settings)
+    app.state.report_limiter = RateLimiter(settings.report_rate_per_hour, 3600)
+    app.state.track_limiter = RateLimiter(settings.track_rate_per_hour, 3600)
+    app.state.upload_limiter = RateLimiter(settings.upload_rate_per_hour, 3600)
+    app.state.geocoder = OfflineGeocoder(settings.postcode_csv)
+    app.state.areas = (
+        AreaLookup.from_paths(settings.boundary_shapefile, settings.force_lookup_csv)
+        if settings.boundary_shapefile
+        else None
+    )
     app.state.migration_head = health.migration_head()
 
     install_problem_handlers(app, _html_error)
     app.add_exception_handler(LoginRequired, _login_redirect)
-    app.add_middleware(
-        PeelMiddleware, settings=settings, unlimited_prefixes=UNLIMITED_BODY_PREFIXES
-    )
+    app.add_middleware(PeelMiddleware, settings=settings, body_limits=body_limits(settings))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for router in (
-        health.router,
-        views.router,
-        pages.router,
-        admin_pages.router,
-        bulletin_pages.router,
-    ):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

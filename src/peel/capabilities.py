@@ -31,7 +31,18 @@ def _admin(p: Principal) -> bool:
     return p.is_platform_admin or Role.admin in p.roles
 
 
+def _police(p: Principal) -> bool:
+    return p.is_authenticated and p.organisation_type == "police_force"
+
+
 CAPABILITIES: list[Capability] = [
+    Capability(
+        "reports",
+        "Online reports",
+        "Triage crimes and incidents the public reported online, and message them.",
+        "/staff/reports",
+        _police,
+    ),
     Capability(
         "bulletins",
         "Bulletins",

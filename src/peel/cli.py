@@ -20,12 +20,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(core_cli.db_app, name="db")
-app.add_typer(core_cli.demo_app, name="demo")
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
 app.add_typer(core_cli.org_app, name="org")
 app.add_typer(core_cli.user_app, name="user")
 app.add_typer(core_cli.token_app, name="token")
 app.add_typer(core_cli.audit_app, name="audit")
 app.add_typer(core_cli.blobs_app, name="blobs")
+app.add_typer(core_cli.uploads_app, name="uploads")
 
 err = Console(stderr=True)
 
@@ -76,6 +78,33 @@ def check_event_bus() -> None:
     except EventBusUnavailable as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+@demo_app.command("load")
+@core_cli.friendly_errors
+def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins")) -> None:
+    """Load demo organisations, people and each capability's records (safe to run again)."""
+    from peel.core.demo import load_demo
+    from peel.reporting.demo import load_report_demo
+
+    settings = get_settings()
+    if settings.is_production:
+        err.print("[red]error:[/red] demo data is not loaded when PEEL_ENV=production")
+        raise typer.Exit(2)
+    with core_cli.unit_of_work() as session:
+        users = load_demo(session)
+        reports = load_report_demo(session, settings)
+    out = Console()
+    if reports:
+        out.print(f"Created {reports} demo reports for Wessex Police (demo).")
+    if quiet:
+        return
+    out.print("[bold]Demo sign-ins[/bold] (development only):")
+    for u in users:
+        roles = ", ".join(r.label for r in u.roles) + (
+            " + platform admin" if u.platform_admin else ""
+        )
+        print(f"  {u.email:<40} {u.password:<28} {u.organisation} ({roles})")
 
 
 @app.command()

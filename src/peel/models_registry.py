@@ -1,3 +1,5 @@
 """Imports every capability's models so that Alembic and the tests see all tables."""
 
 from peel.core import models as core_models  # noqa: F401
+from peel.core import upload_models  # noqa: F401
+from peel.reporting import models as reporting_models  # noqa: F401

@@ -23,7 +23,6 @@ from peel.core.audit import AuditQuery, search_audit
 from peel.core.blobstore import blob_store_from_settings
 from peel.core.config import get_settings
 from peel.core.db import DatabaseConfigError, build_engine, make_sessionmaker, transaction
-from peel.core.demo import load_demo
 from peel.core.enums import OrganisationType, Role
 from peel.core.errors import InvalidInput
 from peel.core.policy import Forbidden, NotFound
@@ -34,12 +33,12 @@ console = Console()
 err = Console(stderr=True)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 user_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API clients and their bearer tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 blobs_app = typer.Typer(help="The content-addressed file store.", no_args_is_help=True)
+uploads_app = typer.Typer(help="Resumable uploads in progress.", no_args_is_help=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,25 +95,6 @@ def db_upgrade() -> None:
     finally:
         engine.dispose()
     console.print(f"Database is at revision [bold]{current}[/bold].")
-
-
-@demo_app.command("load")
-@friendly_errors
-def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins")) -> None:
-    """Load demo organisations, people and records (safe to run again)."""
-    if get_settings().is_production:
-        err.print("[red]error:[/red] demo data is not loaded when PEEL_ENV=production")
-        raise typer.Exit(2)
-    with unit_of_work() as session:
-        users = load_demo(session)
-    if quiet:
-        return
-    console.print("[bold]Demo sign-ins[/bold] (development only):")
-    for u in users:
-        roles = ", ".join(r.label for r in u.roles) + (
-            " + platform admin" if u.platform_admin else ""
-        )
-        print(f"  {u.email:<40} {u.password:<28} {u.organisation} ({roles})")
 
 
 @org_app.command("create")
@@ -392,6 +372,17 @@ def blobs_verify() -> None:
         err.print(f"[red]corrupt:[/red] {sha}")
     if bad:
         raise typer.Exit(1)
+
+
+@uploads_app.command("purge")
+@friendly_errors
+def uploads_purge() -> None:
+    """Delete unfinished uploads past their expiry and their partial files (run daily)."""
+    from peel.core.uploads import purge_expired_uploads
+
+    with unit_of_work() as session:
+        count = purge_expired_uploads(session, get_settings())
+    console.print(f"Removed {count} expired unfinished upload{'s' if count != 1 else ''}.")
 
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:

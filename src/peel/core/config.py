@@ -47,6 +47,30 @@ class Settings(BaseSettings):
     event_bus: EventBusKind = EventBusKind.memory
     nats_url: str = "nats://127.0.0.1:4222"
     job_workers: int = Field(default=2, ge=1)
+    upload_max_bytes: int = Field(default=10 * 1024**3, ge=1, description="Resumable upload limit")
+    upload_expiry_hours: float = Field(default=24, gt=0)
+    form_upload_max_bytes: int = Field(
+        default=50 * 1024**2, ge=1024, description="Limit for a file sent with an ordinary form"
+    )
+    clamd_address: str | None = Field(
+        default=None, description="ClamAV daemon for virus scanning: host:port or socket path"
+    )
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "Peel <no-reply@peel.invalid>"
+    reporting_default_force: str | None = Field(
+        default=None, description="Organisation code that receives reports no boundary places"
+    )
+    postcode_csv: Path | None = Field(default=None, description="postcode,lat,lon for geocoding")
+    boundary_shapefile: Path | None = Field(default=None, description="LSOA polygons (BNG)")
+    force_lookup_csv: Path | None = Field(default=None, description="LSOA to police force CSV")
+    map_tile_url: str | None = Field(
+        default=None, description="XYZ tile URL for maps, e.g. a force's own tile server"
+    )
+    map_attribution: str = ""
+    report_rate_per_hour: int = Field(default=20, ge=1)
+    track_rate_per_hour: int = Field(default=30, ge=1)
+    upload_rate_per_hour: int = Field(default=200, ge=1, description="Anonymous uploads started")
     log_format: str | None = Field(default=None, description="'json' or 'console'")
     log_level: str = "INFO"
 

@@ -13,6 +13,7 @@ class Principal:
     client_id: str | None = None
     organisation_id: str | None = None
     organisation_name: str = ""
+    organisation_type: str | None = None
     client_of_id: str | None = None
     roles: frozenset[Role] = field(default_factory=frozenset)
     is_platform_admin: bool = False

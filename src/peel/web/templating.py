@@ -57,6 +57,8 @@ def render(
         "principal": principal,
         "nav": nav_for(principal, request.url.path),
         "csrf_token": csrf_token(request),
+        "map_tiles": request.app.state.settings.map_tile_url,
+        "map_attribution": request.app.state.settings.map_attribution,
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, template, ctx, status_code=status)

@@ -1,0 +1,1 @@
+"""Online crime reporting: the public reports with evidence, staff triage, victims track."""
