@@ -46,6 +46,7 @@ Settings read here (with defaults until ``Settings`` declares them): ``upload_ma
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -107,7 +108,7 @@ TOKEN_HEADER = "Upload-Token"  # noqa: S105 (a header name, not a secret)
 DEFAULT_MAX_BYTES = 10 * 1024**3
 DEFAULT_EXPIRY_HOURS = 24.0
 #: Bytes gathered from the request before one write to disk (the memory an upload uses).
-FLUSH_BYTES = 1 << 20
+FLUSH_BYTES = 4 << 20
 MAX_METADATA_CHARS = 8192
 MAX_METADATA_KEYS = 32
 
@@ -916,15 +917,27 @@ class _Appender:
         await run_in_threadpool(self.handle.seek, offset)
 
         received = 0  # bytes written to the file by this request
-        buffer = bytearray(min(FLUSH_BYTES, upload.length - offset) or 1)  # the only copy
-        view = memoryview(buffer)
+        size = min(FLUSH_BYTES, upload.length - offset) or 1
+        # Two fixed buffers: one fills from the network while the other is written and hashed
+        # in a worker thread, so receiving and writing overlap. Writes stay in order.
+        buffers = (memoryview(bytearray(size)), memoryview(bytearray(size)))
+        current = 0
         filled = 0
+        pending: asyncio.Future[None] | None = None
         disconnected = False
+
+        async def settle() -> None:
+            nonlocal pending
+            if pending is not None:
+                await pending
+                pending = None
+
         try:
             async for chunk in self.request.stream():
                 if not chunk:
                     continue
                 if offset + received + filled + len(chunk) > upload.length:
+                    await settle()
                     await run_in_threadpool(_truncate, self.handle, offset)
                     HASHES.put(upload.id, offset, before)
                     raise self._too_large(offset)
@@ -934,18 +947,27 @@ class _Appender:
                         verdict = await self._judge(head)
                 rest = memoryview(chunk)
                 while rest:
-                    take = min(len(rest), len(buffer) - filled)
+                    view = buffers[current]
+                    take = min(len(rest), size - filled)
                     view[filled : filled + take] = rest[:take]
                     filled += take
                     rest = rest[take:]
-                    if filled == len(buffer):
-                        await run_in_threadpool(_write, self.handle, view, hashers)
+                    if filled == size:
+                        await settle()
+                        pending = asyncio.ensure_future(
+                            run_in_threadpool(_write, self.handle, view, hashers)
+                        )
                         received += filled
                         filled = 0
+                        current = 1 - current
         except ClientDisconnect:
             disconnected = True
+        except BaseException:
+            await settle()
+            raise
+        await settle()
         if filled:
-            await run_in_threadpool(_write, self.handle, view[:filled], hashers)
+            await run_in_threadpool(_write, self.handle, buffers[current][:filled], hashers)
             received += filled
         await run_in_threadpool(self.handle.flush)
 
