@@ -46,3 +46,41 @@ def test_concurrent_read_then_write_transactions_all_commit_on_sqlite(tmp_path: 
             == 160
         )
     engine.dispose()
+
+
+def test_many_readers_and_writers_at_once_all_succeed(live_server) -> None:
+    """Sixty signed-in page loads and ten reports at the same moment: none refused or lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    with httpx.Client(base_url=live_server.url) as client:
+        page = client.get("/login").text
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post(
+            "/login",
+            data={
+                "email": "officer@wessex.police.example",
+                "password": "demo-officer-password",
+                "csrf_token": token,
+            },
+        )
+        cookies = dict(client.cookies)
+
+    def read(_: int) -> int:
+        with httpx.Client(base_url=live_server.url, cookies=cookies, timeout=60) as c:
+            return c.get("/").status_code
+
+    def write(n: int) -> int:
+        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+            return c.post(
+                "/api/v1/reports",
+                json={"category": "other-theft", "description": f"Concurrent report number {n}"},
+                headers={"Idempotency-Key": f"concurrency-{n}"},
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=70) as pool:
+        reads = pool.map(read, range(60))
+        writes = pool.map(write, range(10))
+        assert list(reads) == [200] * 60
+        assert list(writes) == [201] * 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,11 +74,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Whether the current unit of work means to write. Web requests set it from their method;
+#: everything else (commands, jobs) is assumed to write.
+write_intent: ContextVar[bool] = ContextVar("peel_write_intent", default=True)
+
+
 def _sqlite_begin(connection: Any) -> None:
     # SQLite has one writer at a time. A deferred BEGIN that reads and later writes fails at
-    # once (SQLITE_BUSY_SNAPSHOT) if another writer committed in between; taking the write
-    # lock up front makes concurrent requests wait their turn (busy_timeout) instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # once (SQLITE_BUSY_SNAPSHOT) if another writer committed in between, so work that means
+    # to write takes the write lock up front and waits its turn (busy_timeout). Reads begin
+    # deferred and never wait for writers (WAL).
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:

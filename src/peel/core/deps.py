@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -42,6 +43,13 @@ def get_db(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if "locked" in str(exc.orig):
+            raise HTTPException(
+                503, "The database is busy; try again in a moment", headers={"Retry-After": "1"}
+            ) from exc
+        raise
     except BaseException:
         session.rollback()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from peel.core.audit import client_ip_var, request_id_var
 from peel.core.config import Settings
+from peel.core.db import write_intent
 from peel.core.errors import Conflict, InvalidInput, TooManyAttempts
 from peel.core.policy import Forbidden, NotFound
 
@@ -29,6 +31,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 CSRF_COOKIE = "peel_csrf"
+SQLITE_WRITERS = 4
 SESSION_COOKIE = "peel_session"
 PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -80,6 +83,8 @@ class PeelMiddleware:
         self.settings = settings
         self.body_limits = body_limits
         self.csp = CSP
+        sqlite = settings.resolved_database_url.startswith("sqlite")
+        self.write_gate = asyncio.Semaphore(SQLITE_WRITERS) if sqlite else None
         if settings.map_tile_url:
             origin = "/".join(settings.map_tile_url.split("/")[:3])
             self.csp = CSP.replace(
@@ -110,6 +115,8 @@ class PeelMiddleware:
             if path.startswith(prefix):
                 limit = prefix_limit
                 break
+        writes = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+        write_intent.set(writes)
         started = time.perf_counter()
         status_holder = {"status": 500, "sent": False, "refused": False}
 
@@ -149,6 +156,11 @@ class PeelMiddleware:
         declared = headers.get("content-length")
         if limit is not None and declared and declared.isdigit() and int(declared) > limit:
             await self._too_large(scope, send_wrapper, limit)
+        elif writes and self.write_gate is not None and not path.startswith("/api/v1/uploads"):
+            # SQLite writers queue for one lock; waiting in worker threads could use them all
+            # and starve the holder, so only a few writing requests are let in at a time.
+            async with self.write_gate:
+                await self.app(scope, limited_receive, send_wrapper)
         else:
             await self.app(scope, limited_receive, send_wrapper)
         log.info(

@@ -1024,7 +1024,9 @@ class _Appender:
             )
             upload.offset = offset
             HASHES.drop(upload.id)
-            self.db.commit()
+        # End the transaction before the body streams in: on SQLite an open write
+        # transaction would hold the database's only write lock for the whole upload.
+        self.db.commit()
         return offset
 
     async def _judge(self, head: bytearray) -> sniff.Sniffed:
