@@ -7,40 +7,27 @@ tests/web/test_browser.py: never downloads a browser; without one the tests skip
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import LiveServer
+from tests.web.conftest import (
+    AXE_JS,
+    BLOCKING_IMPACTS,
+    WCAG_TAGS,
+    new_context,
+    unavailable,
+)
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-IN_CI = os.environ.get("CI") == "true"
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 10_000
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-BLOCKING_IMPACTS = {"serious", "critical"}
 
 OFFICER = ("officer@wessex.police.example", "demo-officer-password")
 REPORTER_EMAIL = "val.victim@example.com"
@@ -48,35 +35,6 @@ DESCRIPTION = "Someone forced the shed door overnight and took two bikes."
 GRID_REFERENCE = "SZ 08 91"
 WHEN = date.today() - timedelta(days=3)
 RECEIVED = "We have received your report."
-
-
-def _unavailable(reason: str) -> None:
-    """Skip locally; in CI a missing browser or tool must fail the run, not hide it."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so this is a failure rather than a skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = os.environ.get("PEEL_TEST_CHROMIUM") or shutil.which("chromium")
-    if not executable:
-        _unavailable(
-            "no system Chromium: install Debian's `chromium` package "
-            "or set PEEL_TEST_CHROMIUM to a Chromium binary"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-def new_context(browser: Browser, **options: Any) -> BrowserContext:
-    ctx = browser.new_context(**options)
-    ctx.set_default_timeout(TIMEOUT_MS)
-    return ctx
 
 
 @pytest.fixture
@@ -515,7 +473,7 @@ def test_reporting_pages_have_no_serious_accessibility_violations(
     browser: Browser, live_server: LiveServer, visit: Callable[[Page, LiveServer], None]
 ) -> None:
     if not AXE_JS.is_file():
-        _unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
+        unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
     # Peel's CSP forbids inline script; axe is injected as one, so this context bypasses it.
     ctx = new_context(browser, bypass_csp=True)
     try:

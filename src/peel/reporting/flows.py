@@ -15,7 +15,7 @@ from peel.core.principal import Principal
 from peel.core.service import user_by_email
 from peel.reporting import service
 from peel.reporting.enums import CATEGORY_BY_SLUG, MessageDirection, ReportStatus, Response
-from peel.reporting.models import Report, ReportAttachment
+from peel.reporting.models import Report
 from peel.reporting.schemas import AssignIn, CloseIn, CrimeIn, DuplicateIn, TriageIn
 
 log = structlog.get_logger(__name__)
@@ -156,17 +156,7 @@ def reporter_adds_evidence(
     if report.status in CLOSED:
         raise Forbidden("This report is closed; make a new report if something has changed")
     for item in items:
-        session.add(
-            ReportAttachment(
-                report_id=report.id,
-                sha256=item.sha256,
-                size=item.size,
-                content_type=item.content_type,
-                kind=item.kind,
-                original_name=item.original_name[:255],
-                added_by="reporter",
-            )
-        )
+        service.attach(session, report, item)
         record_audit(
             session,
             service.PUBLIC,

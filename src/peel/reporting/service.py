@@ -213,17 +213,7 @@ def submit_report(
     session.add(report)
     _flush_with_fresh_reference(session, report)
     for item in attachments:
-        session.add(
-            ReportAttachment(
-                report_id=report.id,
-                sha256=item.sha256,
-                size=item.size,
-                content_type=item.content_type,
-                kind=item.kind,
-                original_name=item.original_name[:255],
-                added_by="reporter",
-            )
-        )
+        attach(session, report, item)
     _add_event(session, report, ReportStatus.received, "reporter")
     record_audit(
         session,
@@ -244,6 +234,23 @@ def submit_report(
     )
     session.flush()
     return report, secret
+
+
+def attach(
+    session: Session, report: Report, item: NewAttachment, added_by: str = "reporter"
+) -> ReportAttachment:
+    """Record a stored file against a report (the bytes are already in the blob store)."""
+    row = ReportAttachment(
+        report_id=report.id,
+        sha256=item.sha256,
+        size=item.size,
+        content_type=item.content_type,
+        kind=item.kind,
+        original_name=item.original_name[:255],
+        added_by=added_by,
+    )
+    session.add(row)
+    return row
 
 
 def _flush_with_fresh_reference(session: Session, report: Report) -> None:
