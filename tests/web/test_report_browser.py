@@ -253,6 +253,8 @@ def test_report_with_map_and_resumable_upload_reaches_the_officer(
     answer_details(page)
 
     expect(heading(page)).to_have_text("Add photos or videos (optional)")
+    # The uploader is a module script: wait until it has taken over the file input.
+    expect(page.get_by_label("Choose files")).to_have_attribute("data-enhanced", "true")
     page.get_by_label("Choose files").set_input_files(png_file("doorbell.png"))
     progress = page.locator("#resumable-progress")
     expect(progress).to_contain_text("doorbell.png: uploaded")
@@ -363,6 +365,7 @@ def _where_error(page: Page, server: LiveServer) -> None:
 
 def _evidence_uploaded(page: Page, server: LiveServer) -> None:
     answer_until(page, server, "evidence")
+    expect(page.get_by_label("Choose files")).to_have_attribute("data-enhanced", "true")
     page.get_by_label("Choose files").set_input_files(png_file("cctv.png"))
     expect(page.locator("#resumable-progress")).to_contain_text("cctv.png: uploaded")
 

@@ -62,6 +62,7 @@ function resumableUploads(input) {
   if (!tus || !tus.isSupported) return;
   const form = input.form;
   const list = document.getElementById("resumable-progress");
+  input.dataset.enhanced = "true";
   input.addEventListener("change", () => {
     const files = Array.from(input.files);
     input.value = "";
