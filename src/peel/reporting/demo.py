@@ -113,6 +113,12 @@ def load_report_demo(
     return count
 
 
+def _description(rng: random.Random, slug: str) -> str:
+    label = CATEGORY_BY_SLUG[slug].label.lower()
+    opening = rng.choice(WHAT.get(slug, [f"I want to report {label} near my home."]))
+    return f"{opening} {rng.choice(GENERIC)}"
+
+
 def _one(session: Session, settings: Settings, rng: random.Random, slug: str, n: int) -> Report:
     lat = CENTRE[0] + rng.gauss(0, 0.02)
     lon = CENTRE[1] + rng.gauss(0, 0.035)
@@ -121,7 +127,7 @@ def _one(session: Session, settings: Settings, rng: random.Random, slug: str, n:
     when = utcnow() - timedelta(days=rng.uniform(0.2, 60))
     data = ReportCreate(
         category=slug,
-        description=rng.choice(WHAT.get(slug, GENERIC)) + " " + rng.choice(GENERIC),
+        description=_description(rng, slug),
         occurred_at=when - timedelta(hours=rng.uniform(1, 30)),
         location=LocationIn(kind="latlon", lat=f"{lat:.6f}", lon=f"{lon:.6f}"),
         anonymous=anonymous,
