@@ -1,0 +1,1 @@
+"""Crime analytics: hot spots, predictive risk surfaces and honest back-testing."""
