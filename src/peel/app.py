@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from peel import __version__
+from peel.analytics import pages as analytics_pages
+from peel.analytics import views as analytics_views
 from peel.core import admin_pages, bulletin_pages, health, pages, uploads, views
 from peel.core.blobstore import BlobStore, blob_store_from_settings
 from peel.core.config import Settings, get_settings
@@ -43,6 +45,8 @@ ROUTERS = (
     report_pages.router,
     track_pages.router,
     report_staff_pages.router,
+    analytics_views.router,
+    analytics_pages.router,
 )
 
 

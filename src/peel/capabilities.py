@@ -44,6 +44,13 @@ CAPABILITIES: list[Capability] = [
         _police,
     ),
     Capability(
+        "analytics",
+        "Crime analytics",
+        "Hotspot maps, trends, predictions tested against baselines, near repeats.",
+        "/analytics",
+        _police,
+    ),
+    Capability(
         "bulletins",
         "Bulletins",
         "Read and publish labelled notices shared between agencies.",

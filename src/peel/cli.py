@@ -9,6 +9,7 @@ from rich.console import Console
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from peel.analytics import cli as analytics_cli
 from peel.core import cli as core_cli
 from peel.core import migrate
 from peel.core.config import get_settings
@@ -28,6 +29,7 @@ app.add_typer(core_cli.token_app, name="token")
 app.add_typer(core_cli.audit_app, name="audit")
 app.add_typer(core_cli.blobs_app, name="blobs")
 app.add_typer(core_cli.uploads_app, name="uploads")
+app.add_typer(analytics_cli.app, name="analytics")
 
 err = Console(stderr=True)
 
@@ -84,6 +86,7 @@ def check_event_bus() -> None:
 @core_cli.friendly_errors
 def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins")) -> None:
     """Load demo organisations, people and each capability's records (safe to run again)."""
+    from peel.analytics.demo import load_crime_demo
     from peel.core.demo import load_demo
     from peel.reporting.demo import load_report_demo
 
@@ -94,9 +97,16 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
     with core_cli.unit_of_work() as session:
         users = load_demo(session)
         reports = load_report_demo(session, settings)
+    settings.ensure_data_dir()
+    crimes = load_crime_demo(settings.parquet_dir)
     out = Console()
     if reports:
         out.print(f"Created {reports} demo reports for Wessex Police (demo).")
+    if crimes is not None:
+        out.print(
+            f"Imported {crimes.rows_imported:,} generated crimes as dataset "
+            f"{crimes.dataset!r} for crime analytics."
+        )
     if quiet:
         return
     out.print("[bold]Demo sign-ins[/bold] (development only):")
