@@ -187,3 +187,20 @@ def test_months_only_datasets_are_recognised() -> None:
     assert pages.months_only(Events.from_arrays([0.0, 1.0], [0.0, 1.0], firsts))
     dated = np.array(["2025-01-01", "2025-02-03"], dtype="datetime64[us]")
     assert not pages.months_only(Events.from_arrays([0.0, 1.0], [0.0, 1.0], dated))
+
+
+def test_map_period_filter(officer: TestClient, with_demo: Path) -> None:
+    import re
+
+    def crimes(query: str) -> int:
+        page = officer.get("/analytics?dataset=wessex-demo" + query)
+        assert page.status_code == 200, page.text[:300]
+        return int(re.search(r"([\d,]+) crimes with a place", page.text).group(1).replace(",", ""))
+
+    everything = crimes("")
+    one_month = crimes("&since=2025-06&until=2025-06")
+    assert 0 < one_month < everything / 10
+    bad = officer.get("/analytics?dataset=wessex-demo&since=June")
+    assert bad.status_code == 400 and 'href="#since"' in bad.text
+    backwards = officer.get("/analytics?dataset=wessex-demo&since=2025-06&until=2025-01")
+    assert backwards.status_code == 400 and "must not be before" in backwards.text

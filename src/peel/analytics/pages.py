@@ -8,6 +8,7 @@ Back-tests and Knox tests run as jobs; their pages refresh while the job runs.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,16 @@ def _analysis(
     if category and category not in {c for c, _ in cats}:
         errors["category"] = "Choose a category from the list, or All"
     cell = _number(values.get("cell", "200"), "cell", "Cell size", MIN_CELL, MAX_CELL, errors)
+    for key in ("since", "until"):
+        if values.get(key) and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", values[key]):
+            errors[key] = "Enter a month as YYYY-MM, for example 2025-06"
+    if (
+        not errors
+        and values.get("since")
+        and values.get("until")
+        and (values["since"] > values["until"])
+    ):
+        errors["until"] = "The last month must not be before the first"
     surface = values.get("surface") or "grid"
     if surface not in service.SURFACES:
         errors["surface"] = "Choose grid counts or kernel density"
@@ -219,7 +230,13 @@ def _analysis(
         return render(request, "analytics/index.html", ctx, 400 if status == 200 else status)
     if run_analysis:
         try:
-            events = service.load_events(out, dataset, category or None)
+            events = service.load_events(
+                out,
+                dataset,
+                category or None,
+                values.get("since") or None,
+                values.get("until") or None,
+            )
             spots = service.hotspots(events, cell, surface)
         except InvalidInput as exc:
             errors.update(exc.errors)
@@ -251,9 +268,13 @@ def analytics_page(
     category: str = "",
     cell: str = "200",
     surface: str = "grid",
+    since: str = "",
+    until: str = "",
 ) -> Response:
     require_force(principal)
     values = {
+        "since": _text(since),
+        "until": _text(until),
         "dataset": _text(dataset),
         "category": _text(category),
         "cell": _text(cell, "200") or "200",
