@@ -204,3 +204,15 @@ def test_map_period_filter(officer: TestClient, with_demo: Path) -> None:
     assert bad.status_code == 400 and 'href="#since"' in bad.text
     backwards = officer.get("/analytics?dataset=wessex-demo&since=2025-06&until=2025-01")
     assert backwards.status_code == 400 and "must not be before" in backwards.text
+
+
+def test_h3_hexagons_on_the_page_and_the_api(officer: TestClient, with_demo: Path) -> None:
+    page = officer.get("/analytics", params={"dataset": DATASET, "surface": "h3", "cell": "300"})
+    assert page.status_code == 200 and "data-cells='{" in page.text
+    collection = officer.get(
+        "/api/v1/analytics/hotspots", params={"dataset": DATASET, "surface": "h3", "cell": "300"}
+    ).json()
+    features = collection["features"]
+    assert features and len(features[0]["geometry"]["coordinates"][0]) == 7  # a closed hexagon
+    values = [f["properties"]["value"] for f in features]
+    assert values == sorted(values, reverse=True)

@@ -225,12 +225,17 @@ def run_hotspots(
     out: Annotated[Path, typer.Option(help="GeoJSON file to write")],
     category: Annotated[str | None, typer.Option()] = None,
     cell: Annotated[float, typer.Option(help="Cell size in metres")] = 200.0,
-    surface: Annotated[str, typer.Option(help="grid or kde")] = "kde",
+    surface: Annotated[str, typer.Option(help="grid, kde or h3")] = "kde",
     top: Annotated[float, typer.Option(help="Share of cells to keep")] = 0.05,
 ) -> None:
     """Write the top hotspot cells and Getis-Ord Gi* hot cells as GeoJSON (WGS84)."""
-    spots = service.hotspots(service.load_events(_out(), dataset, category), cell, surface)
-    collection = service.cells_geojson(spots, top)
+    events = service.load_events(_out(), dataset, category)
+    spots = service.hotspots(events, cell, "grid" if surface == "h3" else surface)
+    collection = (
+        service.h3_cells(events, cell, top)
+        if surface == "h3"
+        else service.cells_geojson(spots, top)
+    )
     out.write_text(json.dumps(collection))
     console.print(
         f"{len(collection['features'])} cells written to {out} "

@@ -36,7 +36,11 @@ router = APIRouter(include_in_schema=False, prefix="/analytics")
 COVERAGES = (0.01, 0.05, 0.10)
 BACKTEST_KIND = "analytics.backtest"
 KNOX_KIND = "analytics.knox"
-SURFACE_CHOICES = [("grid", "Grid counts"), ("kde", "Quartic kernel density (KDE)")]
+SURFACE_CHOICES = [
+    ("grid", "Grid counts"),
+    ("kde", "Quartic kernel density (KDE)"),
+    ("h3", "H3 hexagon counts (size nearest the cell size)"),
+]
 MIN_CELL, MAX_CELL = 50.0, 2000.0
 MAX_TEXT = 200
 HEAT_CLASSES = 6
@@ -143,6 +147,26 @@ def heat_class(value: float, biggest: float) -> int:
     return min(HEAT_CLASSES - 1, 1 + int((HEAT_CLASSES - 1) * value / biggest * 0.9999))
 
 
+def h3_top(cells: dict[str, Any], n: int = 10) -> list[dict[str, Any]]:
+    """The busiest hexagons, located by the grid reference of their centre."""
+    import h3
+
+    from peel.core.geo import wgs84_to_bng
+
+    out = []
+    for rank, feature in enumerate(cells["features"][:n], start=1):
+        lat, lon = h3.cell_to_latlng(feature["properties"]["h3"])
+        out.append(
+            {
+                "rank": rank,
+                "grid_reference": to_grid_reference(*wgs84_to_bng(lat, lon), 8),
+                "value": float(feature["properties"]["value"]),
+                "hot": False,
+            }
+        )
+    return out
+
+
 def top_cells(spots: service.Hotspots, n: int = 10) -> list[dict[str, Any]]:
     values = spots.values.ravel()
     hot = spots.hot.ravel()
@@ -237,15 +261,18 @@ def _analysis(
                 values.get("since") or None,
                 values.get("until") or None,
             )
-            spots = service.hotspots(events, cell, surface)
+            spots = service.hotspots(events, cell, "grid" if surface == "h3" else surface)
+            cells = (
+                service.h3_cells(events, cell) if surface == "h3" else service.cells_geojson(spots)
+            )
         except InvalidInput as exc:
             errors.update(exc.errors)
             return render(request, "analytics/index.html", ctx, 400)
         trend = service.monthly_counts(out, dataset, category or None)
         week = service.hour_weekday(out, dataset, category or None)
         ctx.update(
-            cells=service.cells_geojson(spots),
-            top=top_cells(spots),
+            cells=cells,
+            top=top_cells(spots) if surface != "h3" else h3_top(cells),
             events=spots.events,
             hot_count=int(spots.hot.sum()),
             trend=trend,

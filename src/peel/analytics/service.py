@@ -14,7 +14,7 @@ from peel.analytics.ingest import connect, list_datasets
 from peel.core.errors import InvalidInput
 from peel.core.geo import bng_to_wgs84
 
-SURFACES = ("grid", "kde")
+SURFACES = ("grid", "kde", "h3")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -190,3 +190,48 @@ def backtest_settings(*events: Events) -> backtest.Settings:
     if all(monthly_only(e) for e in events if len(e)):
         return backtest.Settings(naive_days=31.0, retrospective_days=92.0, prospective_days=92.0)
     return backtest.Settings()
+
+
+def h3_resolution(cell: float) -> int:
+    """The H3 resolution whose hexagons are nearest in area to a square ``cell`` metres wide."""
+    import h3
+
+    wanted = np.log(cell * cell)
+    return min(
+        range(5, 13), key=lambda r: abs(np.log(h3.average_hexagon_area(r, unit="m^2")) - wanted)
+    )
+
+
+def h3_cells(events: Events, cell: float, top_share: float = 0.05) -> dict[str, Any]:
+    """The busiest H3 hexagons (resolution matched to ``cell``) as WGS84 polygons."""
+    import h3
+
+    from peel.analytics.hotspots import h3_counts
+    from peel.core.geo import bng_to_wgs84_many
+
+    if len(events) == 0:
+        raise InvalidInput({"dataset": "No crimes with coordinates match these filters"})
+    resolution = h3_resolution(cell)
+    lat, lon = bng_to_wgs84_many(events.x, events.y)
+    counts = h3_counts(lat, lon, resolution)
+    keep = max(1, round(top_share * len(counts)))
+    top = max(counts.values())
+    features = []
+    for index, (cell_id, count) in enumerate(counts.items()):
+        if index >= keep:
+            break
+        ring = [[round(b, 6), round(a, 6)] for a, b in h3.cell_to_boundary(cell_id)]
+        ring.append(ring[0])
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "level": round(count / top, 3),
+                    "hot": False,
+                    "value": count,
+                    "h3": cell_id,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features, "resolution": resolution}

@@ -65,7 +65,7 @@ def hotspots(
     dataset: DatasetName,
     category: CategoryName = None,
     cell: Annotated[float, Query(ge=50, le=2000)] = 200,
-    surface: Literal["grid", "kde"] = "grid",
+    surface: Literal["grid", "kde", "h3"] = "grid",
 ) -> dict[str, Any]:
     """The highest-ranked cells and every Gi* hot cell as a GeoJSON FeatureCollection (WGS84).
 
@@ -75,6 +75,8 @@ def hotspots(
     _force_only(principal)
     out = _parquet(request)
     events = service.load_events(out, dataset, category or None)
+    if surface == "h3":
+        return service.h3_cells(events, cell)
     return service.cells_geojson(service.hotspots(events, cell, surface))
 
 

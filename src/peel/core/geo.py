@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import shapefile
 import shapely
@@ -110,6 +110,12 @@ def bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise ValueError(f"cannot convert {easting}, {northing} to latitude and longitude")
     return float(lat), float(lon)
+
+
+def bng_to_wgs84_many(easting: Any, northing: Any) -> tuple[Any, Any]:
+    """Convert arrays of British National Grid metres to WGS84 (lat array, lon array)."""
+    lon, lat = _transformer(27700, 4326).transform(easting, northing)
+    return lat, lon
 
 
 # --- OS grid references ----------------------------------------------------------------
