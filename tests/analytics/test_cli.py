@@ -119,3 +119,36 @@ def test_fixed_split_on_the_city_of_london(data_dir: Path) -> None:
     assert rows["naive"]["hit_rate"] > 0.3  # months only: the last month is the naive period
     code, out = peel("analytics", "import", str(CITY), "--dataset", "city")
     assert code == 0 and "9,653 of 10,118 rows imported" in out
+
+
+def test_any_csv_imports_through_a_mapping(data_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "force-export.csv"
+    source.write_text(
+        "Ref,When,E,N,Type\n"
+        "A1,03/02/2025 21:15,530260,180880,Burglary\n"
+        "A2,04/02/2025 02:40,530300,180900,Burglary\n"
+        "A3,not a date,530300,180900,Burglary\n"
+    )
+    code, out = peel(
+        "analytics",
+        "import",
+        str(source),
+        "--dataset",
+        "export",
+        "--mapping",
+        "crime_id=Ref",
+        "--mapping",
+        "occurred_at=When",
+        "--mapping",
+        "easting=E",
+        "--mapping",
+        "northing=N",
+        "--mapping",
+        "category=Type",
+        "--date-format",
+        "%d/%m/%Y %H:%M",
+    )
+    assert code == 0, out
+    assert "2 of 3 rows imported" in out and "line 4" in out
+    code, out = peel("analytics", "import", str(source), "--dataset", "x", "--mapping", "oops")
+    assert code == 2 and "FIELD=COLUMN" in out

@@ -38,9 +38,23 @@ def import_crime(
     paths: Annotated[list[Path], typer.Argument(help="CSV files or folders")],
     dataset: Annotated[str, typer.Option(help="Name to store it under (replaces one)")],
     outcomes: Annotated[bool, typer.Option(help="The files are outcomes files")] = False,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(help="Any other CSV: FIELD=COLUMN, repeat (e.g. occurred_at=Date)"),
+    ] = None,
+    date_format: Annotated[str | None, typer.Option(help="strptime pattern for dates")] = None,
+    crs: Annotated[int, typer.Option(help="EPSG code of mapped easting/northing")] = 27700,
 ) -> None:
-    """Import data.police.uk street-level (or outcomes) CSVs in their published format."""
-    if outcomes:
+    """Import data.police.uk street-level or outcomes CSVs, or any CSV through a mapping."""
+    if mapping:
+        pairs = [m.split("=", 1) for m in mapping]
+        bad = [m for m, p in zip(mapping, pairs, strict=True) if len(p) != 2 or not all(p)]
+        if bad:
+            raise InvalidInput({"--mapping": f"expected FIELD=COLUMN, got {bad[0]!r}"})
+        report = ingest.import_generic(
+            paths, dataset, _out(), dict(pairs), date_format, projected_crs=crs
+        )
+    elif outcomes:
         report = ingest.import_outcomes(paths, dataset, _out())
     else:
         report = ingest.import_police_uk(paths, dataset, _out())
