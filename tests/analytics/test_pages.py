@@ -216,3 +216,22 @@ def test_h3_hexagons_on_the_page_and_the_api(officer: TestClient, with_demo: Pat
     assert features and len(features[0]["geometry"]["coordinates"][0]) == 7  # a closed hexagon
     values = [f["properties"]["value"] for f in features]
     assert values == sorted(values, reverse=True)
+
+
+def test_lsoa_choropleth_when_boundaries_are_configured(officer: TestClient, app, settings) -> None:
+    from tests.conftest import SHARED_DATA
+
+    city = SHARED_DATA / "crime" / "city_of_london_2016-01_to_2017-06"
+    shapes = SHARED_DATA / "boundaries" / "london-2011-lsoa-gen20.shp"
+    if not (city.exists() and shapes.exists()):
+        pytest.skip(f"shared data not present: {city} or {shapes}")
+    from peel.analytics.ingest import import_police_uk
+
+    settings.ensure_data_dir()
+    import_police_uk(city, "city", settings.parquet_dir)
+    assert "lsoa" not in officer.get("/analytics?dataset=city").text.split("Surface")[1][:2000]
+    app.state.settings = settings.model_copy(update={"boundary_shapefile": shapes})
+    page = officer.get("/analytics", params={"dataset": "city", "surface": "lsoa"})
+    assert page.status_code == 200, page.text[:500]
+    assert "City of London 001F (E01032739)" in page.text
+    assert '"code": "E01032739"' in page.text or "E01032739" in page.text

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from peel.analytics import backtest, service
+from peel.analytics.areas import lsoa_choropleth
 from peel.analytics.hotspots import Events
 from peel.analytics.ingest import list_datasets
 from peel.analytics.knox import knox
@@ -147,6 +148,37 @@ def heat_class(value: float, biggest: float) -> int:
     return min(HEAT_CLASSES - 1, 1 + int((HEAT_CLASSES - 1) * value / biggest * 0.9999))
 
 
+def surface_choices(request: Request) -> list[tuple[str, str]]:
+    """LSOA areas are offered only when boundary polygons are configured."""
+    if request.app.state.settings.boundary_shapefile:
+        return [*SURFACE_CHOICES, ("lsoa", "Crimes per LSOA (choropleth)")]
+    return SURFACE_CHOICES
+
+
+def _lsoa(
+    request: Request, dataset: str, category: str | None, values: dict[str, str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    settings = request.app.state.settings
+    cells = lsoa_choropleth(
+        settings.parquet_dir,
+        dataset,
+        settings.boundary_shapefile,
+        category,
+        values.get("since") or None,
+        values.get("until") or None,
+    )
+    top = [
+        {
+            "rank": rank,
+            "grid_reference": f"{f['properties']['name']} ({f['properties']['code']})",
+            "value": float(f["properties"]["value"]),
+            "hot": False,
+        }
+        for rank, f in enumerate(cells["features"][:10], start=1)
+    ]
+    return cells, top
+
+
 def h3_top(cells: dict[str, Any], n: int = 10) -> list[dict[str, Any]]:
     """The busiest hexagons, located by the grid reference of their centre."""
     import h3
@@ -217,7 +249,7 @@ def _analysis(
         "datasets": datasets,
         "values": values,
         "errors": errors,
-        "surface_choices": SURFACE_CHOICES,
+        "surface_choices": surface_choices(request),
         "heat_classes": HEAT_CLASSES,
         "dataset_choices": [(d, d) for d in datasets],
         "category_choices": [("", "All")],
@@ -248,7 +280,7 @@ def _analysis(
     ):
         errors["until"] = "The last month must not be before the first"
     surface = values.get("surface") or "grid"
-    if surface not in service.SURFACES:
+    if surface not in dict(surface_choices(request)):
         errors["surface"] = "Choose grid counts or kernel density"
     if errors:
         return render(request, "analytics/index.html", ctx, 400 if status == 200 else status)
@@ -261,10 +293,15 @@ def _analysis(
                 values.get("since") or None,
                 values.get("until") or None,
             )
-            spots = service.hotspots(events, cell, "grid" if surface == "h3" else surface)
+            spots = service.hotspots(
+                events, cell, surface if surface in ("grid", "kde") else "grid"
+            )
             cells = (
                 service.h3_cells(events, cell) if surface == "h3" else service.cells_geojson(spots)
             )
+            top = top_cells(spots) if surface != "h3" else h3_top(cells)
+            if surface == "lsoa":
+                cells, top = _lsoa(request, dataset, category or None, values)
         except InvalidInput as exc:
             errors.update(exc.errors)
             return render(request, "analytics/index.html", ctx, 400)
@@ -272,7 +309,7 @@ def _analysis(
         week = service.hour_weekday(out, dataset, category or None)
         ctx.update(
             cells=cells,
-            top=top_cells(spots) if surface != "h3" else h3_top(cells),
+            top=top,
             events=spots.events,
             hot_count=int(spots.hot.sum()),
             trend=trend,
