@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -51,6 +51,44 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+AXE_RUN = """async (tags) => {
+    const results = await axe.run(document, {
+        runOnly: {type: 'tag', values: tags},
+        resultTypes: ['violations'],
+    });
+    const violations = results.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        helpUrl: v.helpUrl,
+        nodes: v.nodes.map((n) => ({
+            target: n.target,
+            html: n.html,
+            failure: n.failureSummary || '',
+        })),
+    }));
+    return {violations, rulesPassed: results.passes.length};
+}"""
+
+
+def axe_violations(browser: Browser, visit: Callable[[Page], None]) -> tuple[str, list[Any]]:
+    """Open a page with ``visit`` and return its URL and axe-core's WCAG A/AA violations."""
+    if not AXE_JS.is_file():
+        unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
+    # Peel's CSP forbids inline script; axe is injected as one, so this context bypasses it.
+    ctx = new_context(browser, bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        visit(page)
+        url = page.url
+        page.add_script_tag(path=str(AXE_JS))
+        results: dict[str, Any] = page.evaluate(AXE_RUN, WCAG_TAGS)
+    finally:
+        ctx.close()
+    assert results["rulesPassed"] > 0, "axe-core checked nothing: was it injected?"
+    return url, results["violations"]
 
 
 def new_context(browser: Browser, **options: Any) -> BrowserContext:

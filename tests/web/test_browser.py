@@ -16,11 +16,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import LiveServer
 from tests.web.conftest import (
-    AXE_JS,
     BLOCKING_IMPACTS,
-    WCAG_TAGS,
+    axe_violations,
     new_context,
-    unavailable,
 )
 
 pytestmark = pytest.mark.browser
@@ -224,30 +222,15 @@ AXE_PAGES = [
     pytest.param(_audit, id="audit-as-auditor"),
 ]
 
-AXE_RUN = """async (tags) => {
-    const results = await axe.run(document, {
-        runOnly: {type: 'tag', values: tags},
-        resultTypes: ['violations'],
-    });
-    const violations = results.violations.map((v) => ({
-        id: v.id,
-        impact: v.impact,
-        help: v.help,
-        helpUrl: v.helpUrl,
-        target: v.nodes.length ? v.nodes[0].target : [],
-        html: v.nodes.length ? v.nodes[0].html : '',
-        failure: v.nodes.length ? (v.nodes[0].failureSummary || '') : '',
-        count: v.nodes.length,
-    }));
-    return {violations, rulesPassed: results.passes.length};
-}"""
-
 
 def _describe(violation: dict[str, Any]) -> str:
-    failure = str(violation["failure"]).replace("\n", "\n    ")
+    first = (
+        violation["nodes"][0] if violation["nodes"] else {"target": [], "html": "", "failure": ""}
+    )
+    failure = str(first["failure"]).replace("\n", "\n    ")
     return (
         f"{violation['id']} ({violation['impact']}): {violation['help']}\n"
-        f"    first of {violation['count']} node(s): {violation['target']} {violation['html']}\n"
+        f"    first of {len(violation['nodes'])} node(s): {first['target']} {first['html']}\n"
         f"    {failure}\n"
         f"    {violation['helpUrl']}"
     )
@@ -257,19 +240,7 @@ def _describe(violation: dict[str, Any]) -> str:
 def test_pages_have_no_serious_accessibility_violations(
     browser: Browser, live_server: LiveServer, visit: Any
 ) -> None:
-    if not AXE_JS.is_file():
-        unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
-    # Peel's CSP forbids inline script; axe is injected as one, so this context bypasses it.
-    ctx = new_context(browser, bypass_csp=True)
-    try:
-        page = ctx.new_page()
-        visit(page, live_server)
-        page.add_script_tag(path=str(AXE_JS))
-        results: dict[str, Any] = page.evaluate(AXE_RUN, WCAG_TAGS)
-    finally:
-        ctx.close()
-    assert results["rulesPassed"] > 0, "axe-core checked nothing: was it injected?"
-    violations: list[dict[str, Any]] = results["violations"]
+    _, violations = axe_violations(browser, lambda page: visit(page, live_server))
     blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
     for violation in violations:
         print(_describe(violation))

@@ -19,11 +19,9 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import LiveServer
 from tests.web.conftest import (
-    AXE_JS,
     BLOCKING_IMPACTS,
-    WCAG_TAGS,
+    axe_violations,
     new_context,
-    unavailable,
 )
 
 pytestmark = pytest.mark.browser
@@ -416,24 +414,6 @@ AXE_PAGES = [
     pytest.param(_status, id="tracking-status"),
 ]
 
-AXE_RUN = """async (tags) => {
-    const results = await axe.run(document, {
-        runOnly: {type: 'tag', values: tags},
-        resultTypes: ['violations'],
-    });
-    const violations = results.violations.map((v) => ({
-        id: v.id,
-        impact: v.impact,
-        help: v.help,
-        helpUrl: v.helpUrl,
-        nodes: v.nodes.map((n) => ({
-            target: n.target,
-            html: n.html,
-            failure: n.failureSummary || '',
-        })),
-    }));
-    return {violations, rulesPassed: results.passes.length};
-}"""
 
 # GOV.UK Frontend marks radios that reveal a conditional question with aria-expanded, which
 # ARIA does not allow on a radio. The Design System keeps it on purpose, because screen
@@ -475,20 +455,7 @@ def _describe(violation: dict[str, Any], nodes: list[dict[str, Any]] | None = No
 def test_reporting_pages_have_no_serious_accessibility_violations(
     browser: Browser, live_server: LiveServer, visit: Callable[[Page, LiveServer], None]
 ) -> None:
-    if not AXE_JS.is_file():
-        unavailable(f"axe-core is not installed ({AXE_JS} missing): run `npm ci`")
-    # Peel's CSP forbids inline script; axe is injected as one, so this context bypasses it.
-    ctx = new_context(browser, bypass_csp=True)
-    try:
-        page = ctx.new_page()
-        visit(page, live_server)
-        url = page.url
-        page.add_script_tag(path=str(AXE_JS))
-        results: dict[str, Any] = page.evaluate(AXE_RUN, WCAG_TAGS)
-    finally:
-        ctx.close()
-    assert results["rulesPassed"] > 0, "axe-core checked nothing: was it injected?"
-    violations: list[dict[str, Any]] = results["violations"]
+    url, violations = axe_violations(browser, lambda page: visit(page, live_server))
     blocking: list[str] = []
     for violation in violations:
         print(f"{url}: {_describe(violation)}")
