@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 ASSETS := src/peel/web/static/vendor/peel.css
 export PEEL_DATA_DIR ?= var
 
-.PHONY: install run test lint typecheck assets clean
+.PHONY: install run test lint typecheck assets bench clean
 
 install: $(STAMP) $(ASSETS)
 
@@ -40,6 +40,15 @@ typecheck: install
 
 test: install lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# Every capability's benchmark at its full size, each printing figures beside a baseline
+# measured in the same run (needs Debian's wrk for the HTTP latency one).
+bench: install
+	$(BIN)/python benchmarks/http_latency.py --connections 50 --seconds 10
+	$(BIN)/python benchmarks/reporting.py
+	$(BIN)/python benchmarks/crime_import.py
+	$(BIN)/python benchmarks/knox.py
+	$(BIN)/python benchmarks/backtest.py
 
 clean:
 	rm -rf $(VENV) node_modules src/peel/web/static/vendor .pytest_cache .mypy_cache .ruff_cache
