@@ -152,3 +152,24 @@ def test_any_csv_imports_through_a_mapping(data_dir: Path, tmp_path: Path) -> No
     assert "2 of 3 rows imported" in out and "line 4" in out
     code, out = peel("analytics", "import", str(source), "--dataset", "x", "--mapping", "oops")
     assert code == 2 and "FIELD=COLUMN" in out
+
+
+def test_points_far_outside_the_force_area_are_skipped(data_dir: Path) -> None:
+    essex = SHARED_DATA / "crime" / "essex_2018-01_to_2018-07"
+    if not essex.exists():
+        pytest.skip(f"shared data not present: {essex}")
+    files = sorted(essex.glob("*.csv"))[:1]
+    code, out = peel(
+        "analytics",
+        "import",
+        *map(str, files),
+        "--dataset",
+        "essex",
+        "--bounds",
+        "0.0",
+        "51.4",
+        "1.35",
+        "52.1",
+    )
+    assert code == 0, out
+    assert "outside_bounds" in out

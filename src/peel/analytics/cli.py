@@ -44,6 +44,10 @@ def import_crime(
     ] = None,
     date_format: Annotated[str | None, typer.Option(help="strptime pattern for dates")] = None,
     crs: Annotated[int, typer.Option(help="EPSG code of mapped easting/northing")] = 27700,
+    bounds: Annotated[
+        tuple[float, float, float, float] | None,
+        typer.Option(help="West South East North in degrees: skip points >2 km outside"),
+    ] = None,
 ) -> None:
     """Import data.police.uk street-level or outcomes CSVs, or any CSV through a mapping."""
     if mapping:
@@ -52,12 +56,12 @@ def import_crime(
         if bad:
             raise InvalidInput({"--mapping": f"expected FIELD=COLUMN, got {bad[0]!r}"})
         report = ingest.import_generic(
-            paths, dataset, _out(), dict(pairs), date_format, projected_crs=crs
+            paths, dataset, _out(), dict(pairs), date_format, projected_crs=crs, bounds=bounds
         )
     elif outcomes:
         report = ingest.import_outcomes(paths, dataset, _out())
     else:
-        report = ingest.import_police_uk(paths, dataset, _out())
+        report = ingest.import_police_uk(paths, dataset, _out(), bounds=bounds)
     console.print(report.summary())
 
 
