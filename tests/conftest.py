@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +222,23 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> httpx.R
         "/login",
         data={"email": email, "password": password, "csrf_token": token, "next": "/"},
         follow_redirects=False,
+    )
+
+
+def png_bytes(width: int = 2, height: int = 2) -> bytes:
+    """A small, valid RGB PNG (a red rectangle), built here so no image file is needed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
     )
 
 

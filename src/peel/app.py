@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -129,6 +130,4 @@ async def _login_redirect(request: Request, _exc: Any) -> Response:
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
-    from urllib.parse import quote
-
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

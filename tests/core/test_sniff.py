@@ -9,7 +9,6 @@ import lzma
 import struct
 import tarfile
 import zipfile
-import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -27,23 +26,9 @@ from peel.core.sniff import (
     kinds_phrase,
     sniff,
 )
+from tests.conftest import png_bytes
 
 # --- tiny real files ----------------------------------------------------------------------
-
-
-def png_bytes(width: int = 2, height: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def jpeg_bytes() -> bytes:

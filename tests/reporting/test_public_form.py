@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,7 @@ from peel.reporting import flows, service
 from peel.reporting.enums import THRIVE, Rating, Response
 from peel.reporting.models import Report, ReportAttachment
 from peel.reporting.schemas import TriageIn
-from tests.conftest import World, csrf_of
-
-
-def tiny_png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
+from tests.conftest import World, csrf_of, png_bytes
 
 
 @pytest.fixture
@@ -80,7 +64,7 @@ def fill(client: TestClient, token: str, email: str | None = "victim@example.com
     evidence = client.post(
         "/report/evidence",
         data={"csrf_token": token, "action": "add"},
-        files={"evidence": ("shed.png", tiny_png(), "image/png")},
+        files={"evidence": ("shed.png", png_bytes(1, 1), "image/png")},
     )
     assert evidence.status_code == 200 and "shed.png" in evidence.text
 
@@ -101,7 +85,7 @@ def test_report_with_a_photo_then_track_and_reply(
     assert report.owner_org_id == world.orgs["force"].id and report.tlp == "AMBER"
     assert report.easting == 408500 and report.northing == 91500  # centre of SZ 08 91
     (attachment,) = report.attachments
-    assert attachment.content_type == "image/png" and attachment.size == len(tiny_png())
+    assert attachment.content_type == "image/png" and attachment.size == len(png_bytes(1, 1))
     assert public.app.state.blobs.exists(attachment.sha256)  # type: ignore[attr-defined]
     mail = list((settings.data_dir / "mail").glob("*.eml"))
     assert mail and reference in mail[0].read_text()
@@ -137,7 +121,7 @@ def test_report_with_a_photo_then_track_and_reply(
     more = public.post(
         f"/track/{reference}/evidence",
         data={"csrf_token": token},
-        files={"evidence": ("cctv.png", tiny_png() + b"x", "image/png")},
+        files={"evidence": ("cctv.png", png_bytes(1, 1) + b"x", "image/png")},
     )
     assert "1 file added" in more.text
 
@@ -285,7 +269,7 @@ def test_a_file_the_virus_check_flags_is_refused_and_forgotten(public: TestClien
     try:
         public.app.state.scanner = ClamdScanner(clamd.address, timeout=5)  # type: ignore[attr-defined]
         token = start(public)
-        bad = tiny_png() + EICAR_MARK
+        bad = png_bytes(1, 1) + EICAR_MARK
         response = public.post(
             "/report/evidence",
             data={"csrf_token": token, "action": "add"},
@@ -298,7 +282,7 @@ def test_a_file_the_virus_check_flags_is_refused_and_forgotten(public: TestClien
         ok = public.post(
             "/report/evidence",
             data={"csrf_token": token, "action": "add"},
-            files={"evidence": ("photo.png", tiny_png(), "image/png")},
+            files={"evidence": ("photo.png", png_bytes(1, 1), "image/png")},
         )
         assert ok.status_code == 200 and "photo.png" in ok.text
     finally:

@@ -8,8 +8,6 @@ tests/web/test_browser.py: never downloads a browser; without one the tests skip
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, png_bytes
 from tests.web.conftest import (
     BLOCKING_IMPACTS,
     axe_violations,
@@ -49,25 +47,8 @@ def nojs_page(browser: Browser) -> Iterator[Page]:
     ctx.close()
 
 
-def png(width: int = 8, height: int = 8) -> bytes:
-    """A small, valid RGB PNG: a red square."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
 def png_file(name: str) -> dict[str, Any]:
-    return {"name": name, "mimeType": "image/png", "buffer": png()}
+    return {"name": name, "mimeType": "image/png", "buffer": png_bytes(8, 8)}
 
 
 # --- steps of the form, as a person would answer them --------------------------------------
