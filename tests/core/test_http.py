@@ -223,3 +223,11 @@ def test_nul_characters_are_refused_not_stored(client: TestClient, world: World)
         },
     )
     assert response.status_code == 422
+
+
+def test_share_link_tokens_never_reach_the_logs():
+    from peel.core.http import loggable_path
+
+    assert loggable_path("/evidence/link/SECRETtoken/items/abc") == "/evidence/link/…/items/abc"
+    assert loggable_path("/evidence/link/SECRETtoken") == "/evidence/link/…"
+    assert loggable_path("/evidence/cases/x") == "/evidence/cases/x"

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from peel.app import create_app
+from peel.core import streaming
 from peel.core.config import Settings
 from peel.core.db import Base, new_id, utcnow
 from peel.core.enums import Role
@@ -566,16 +567,16 @@ def test_files_that_are_not_media_are_downloads(
 
 
 def test_content_disposition_and_ranges() -> None:
-    assert staff_pages.safe_filename("../../etc/passwd") == "etc_passwd"
-    assert staff_pages.safe_filename("") == "attachment"
-    header = staff_pages.content_disposition("inline", "café photo.jpg")
+    assert streaming.safe_filename("../../etc/passwd") == "etc_passwd"
+    assert streaming.safe_filename("") == "attachment"
+    header = streaming.content_disposition("inline", "café photo.jpg")
     assert header == "inline; filename=\"caf_ photo.jpg\"; filename*=UTF-8''caf%C3%A9%20photo.jpg"
-    assert staff_pages._byte_range(None, 10) is None
-    assert staff_pages._byte_range("bytes=0-0", 10) == (0, 0)
-    assert staff_pages._byte_range("bytes=5-100", 10) == (5, 9)
-    assert staff_pages._byte_range("bytes=0-1,4-5", 10) is None
-    with pytest.raises(staff_pages._Unsatisfiable):
-        staff_pages._byte_range("bytes=7-3", 10)
+    assert streaming.byte_range(None, 10) is None
+    assert streaming.byte_range("bytes=0-0", 10) == (0, 0)
+    assert streaming.byte_range("bytes=5-100", 10) == (5, 9)
+    assert streaming.byte_range("bytes=0-1,4-5", 10) is None
+    with pytest.raises(streaming.Unsatisfiable):
+        streaming.byte_range("bytes=7-3", 10)
 
 
 # --- escaping -------------------------------------------------------------------------------

@@ -69,6 +69,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+#: Paths whose next segment is a bearer secret (evidence share links): never logged.
+SECRET_PATH_PREFIXES = ("/evidence/link/",)
+
+
+def loggable_path(path: str) -> str:
+    """The path with any secret segment replaced, so tokens never reach the logs."""
+    for prefix in SECRET_PATH_PREFIXES:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :].split("/", 1)
+            return prefix + "…" + ("/" + rest[1] if len(rest) > 1 else "")
+    return path
+
+
 class PeelMiddleware:
     """One pure-ASGI layer: request id, client address, CSRF cookie, headers, body limit, log."""
 
@@ -166,7 +179,7 @@ class PeelMiddleware:
         log.info(
             "request",
             method=scope["method"],
-            path=path,
+            path=loggable_path(path),
             status=status_holder["status"],
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
@@ -274,7 +287,7 @@ def install_problem_handlers(app: Any, html_error: Callable[..., Response]) -> N
         )
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", path=request.url.path)
+        log.exception("unhandled error", path=loggable_path(request.url.path))
         return respond(
             request,
             500,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, BinaryIO
-from urllib.parse import quote
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +22,9 @@ from peel.core.geo import to_grid_reference
 from peel.core.models import User
 from peel.core.policy import NotFound, can_edit, labelled_of
 from peel.core.principal import Principal
+from peel.core.streaming import (
+    stream_blob,
+)
 from peel.reporting import flows, service
 from peel.reporting.enums import (
     CATEGORIES,
@@ -47,7 +49,6 @@ from peel.web.templating import render
 router = APIRouter(include_in_schema=False, prefix="/staff/reports")
 
 PAGE_SIZE = 25
-CHUNK_SIZE = 256 * 1024
 
 STATUS_CHOICES = [(s.value, s.label) for s in ReportStatus]
 RATING_CHOICES = [(r.value, r.value.capitalize()) for r in Rating]
@@ -78,7 +79,6 @@ BROWSER_IMAGES = frozenset(
 )
 BROWSER_VIDEOS = frozenset({"video/mp4", "video/webm", "video/quicktime", "video/x-m4v"})
 _INLINE_TYPE = re.compile(r"^(image|video)/[a-z0-9][a-z0-9.+-]{0,80}$")
-_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
 # --- small helpers the templates use ----------------------------------------------------------
@@ -516,66 +516,6 @@ def report_message(
 # --- evidence -------------------------------------------------------------------------------
 
 
-class _Unsatisfiable(Exception):
-    pass
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one byte range asked for (first, last inclusive); None means the whole file.
-
-    Only a single range is honoured (what <video> asks for); anything else gets the whole file,
-    as RFC 9110 allows.
-    """
-    match = _RANGE.match((header or "").strip())
-    if not match or not any(match.groups()):
-        return None
-    first, last = match.groups()
-    if not first:
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            raise _Unsatisfiable
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if start >= size or end < start:
-        raise _Unsatisfiable
-    return start, min(end, size - 1)
-
-
-def _range_chunks(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
-    with stream:
-        if stream.seekable():
-            stream.seek(start)
-        else:
-            skip = start
-            while skip > 0:
-                skipped = stream.read(min(CHUNK_SIZE, skip))
-                if not skipped:
-                    return
-                skip -= len(skipped)
-        remaining = length
-        while remaining > 0:
-            chunk = stream.read(min(CHUNK_SIZE, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
-
-
-def safe_filename(name: str) -> str:
-    """A file name safe inside a quoted header value: letters, digits, . _ - and spaces."""
-    cleaned = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" ._")[:100]
-    return cleaned or "attachment"
-
-
-def content_disposition(disposition: str, name: str) -> str:
-    plain = safe_filename(name)
-    header = f'{disposition}; filename="{plain}"'
-    if plain != name and name:
-        header += "; filename*=UTF-8''" + quote(name[:200], safe="")
-    return header
-
-
 @router.get("/{report_id}/attachments/{attachment_id}")
 def report_attachment(
     request: Request, report_id: str, attachment_id: str, db: DB, principal: Person
@@ -586,31 +526,7 @@ def report_attachment(
     blobs: BlobStore = request.app.state.blobs
     if item is None or item.report_id != report.id or not blobs.exists(item.sha256):
         raise NotFound("report attachment", attachment_id)
-    sha256, size = item.sha256, blobs.size(item.sha256)
-    inline = _INLINE_TYPE.match(item.content_type) and "svg" not in item.content_type
-    headers = {
-        "Content-Disposition": content_disposition(
-            "inline" if inline else "attachment", item.original_name
-        ),
-        "Accept-Ranges": "bytes",
-        "Cross-Origin-Resource-Policy": "same-origin",
-    }
-    media_type = item.content_type if inline else "application/octet-stream"
-    try:
-        wanted = _byte_range(request.headers.get("range"), size)
-    except _Unsatisfiable:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    if wanted is None:
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(
-            blobs.iter_chunks(sha256, CHUNK_SIZE), media_type=media_type, headers=headers
-        )
-    start, end = wanted
-    headers["Content-Length"] = str(end - start + 1)
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(
-        _range_chunks(blobs.open(sha256), start, end - start + 1),
-        status_code=206,
-        media_type=media_type,
-        headers=headers,
+    inline = bool(_INLINE_TYPE.match(item.content_type)) and "svg" not in item.content_type
+    return stream_blob(
+        request, blobs, item.sha256, item.original_name, item.content_type, inline=inline
     )
