@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/crime_import.py
 	$(BIN)/python benchmarks/knox.py
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/evidence.py
 
 clean:
 	rm -rf $(VENV) node_modules src/peel/web/static/vendor .pytest_cache .mypy_cache .ruff_cache

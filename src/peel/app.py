@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from peel.analytics import pages as analytics_pages
 from peel.analytics import views as analytics_views
 from peel.core import admin_pages, bulletin_pages, health, pages, uploads, views
 from peel.core.blobstore import BlobStore, blob_store_from_settings
-from peel.core.config import Settings, get_settings
+from peel.core.config import Environment, Settings, get_settings
 from peel.core.db import build_engine, make_sessionmaker
 from peel.core.deps import LoginRequired
 from peel.core.events import EventBus, event_bus_from_settings
@@ -28,6 +29,11 @@ from peel.core.logging import configure_logging
 from peel.core.notify import Notifier, notifier_from_settings
 from peel.core.ratelimit import RateLimiter
 from peel.core.scan import scanner_from_settings
+from peel.evidence import link_pages as evidence_link_pages
+from peel.evidence import pages as evidence_pages
+from peel.evidence import redact_pages as evidence_redact_pages
+from peel.evidence import views as evidence_views
+from peel.evidence.jobs import retention_schedule
 from peel.reporting import pages as report_pages
 from peel.reporting import staff_pages as report_staff_pages
 from peel.reporting import track_pages
@@ -48,13 +54,22 @@ ROUTERS = (
     report_staff_pages.router,
     analytics_views.router,
     analytics_pages.router,
+    evidence_views.router,
+    evidence_pages.router,
+    evidence_redact_pages.router,
+    evidence_link_pages.router,
 )
 
 
 def body_limits(settings: Settings) -> tuple[tuple[str, int | None], ...]:
     """Resumable uploads enforce their own limit; forms with files get a larger one."""
     with_files = settings.form_upload_max_bytes + 1024 * 1024
-    return (("/api/v1/uploads", None), ("/report/evidence", with_files), ("/track/", with_files))
+    return (
+        ("/api/v1/uploads", None),
+        ("/report/evidence", with_files),
+        ("/track/", with_files),
+        ("/evidence/cases/", with_files),
+    )
 
 
 def create_app(
@@ -77,7 +92,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.connect()
+        retention_task = None
+        if settings.evidence_retention_every_hours > 0 and settings.env != Environment.test:
+            retention_task = asyncio.create_task(
+                retention_schedule(app.state.jobs, app.state.blobs, settings)
+            )
         yield
+        if retention_task is not None:
+            retention_task.cancel()
         await bus.close()
         app.state.jobs.shutdown()
         if engine is not None:

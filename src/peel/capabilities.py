@@ -44,6 +44,13 @@ CAPABILITIES: list[Capability] = [
         _police,
     ),
     Capability(
+        "evidence",
+        "Digital evidence",
+        "Cases, files with a verifiable chain of custody, redaction, sharing with the CPS.",
+        "/evidence",
+        _signed_in,
+    ),
+    Capability(
         "analytics",
         "Crime analytics",
         "Hotspot maps, trends, predictions tested against baselines, near repeats.",

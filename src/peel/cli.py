@@ -13,7 +13,8 @@ from peel.analytics import cli as analytics_cli
 from peel.core import cli as core_cli
 from peel.core import migrate
 from peel.core.config import get_settings
-from peel.core.db import DatabaseConfigError, build_engine
+from peel.core.db import DatabaseConfigError, build_engine, make_sessionmaker
+from peel.evidence import cli as evidence_cli
 
 app = typer.Typer(
     help="Peel: shared, audited data for police forces and partner agencies.",
@@ -30,6 +31,7 @@ app.add_typer(core_cli.audit_app, name="audit")
 app.add_typer(core_cli.blobs_app, name="blobs")
 app.add_typer(core_cli.uploads_app, name="uploads")
 app.add_typer(analytics_cli.app, name="analytics")
+app.add_typer(evidence_cli.app, name="evidence")
 
 err = Console(stderr=True)
 
@@ -87,7 +89,9 @@ def check_event_bus() -> None:
 def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins")) -> None:
     """Load demo organisations, people and each capability's records (safe to run again)."""
     from peel.analytics.demo import load_crime_demo
+    from peel.core.blobstore import blob_store_from_settings
     from peel.core.demo import load_demo
+    from peel.evidence.demo import load_evidence_demo
     from peel.reporting.demo import load_report_demo
 
     settings = get_settings()
@@ -99,7 +103,17 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
         reports = load_report_demo(session, settings)
     settings.ensure_data_dir()
     crimes = load_crime_demo(settings.parquet_dir)
+    engine = build_engine(settings.resolved_database_url)
+    try:
+        evidence = load_evidence_demo(make_sessionmaker(engine), blob_store_from_settings(settings))
+    finally:
+        engine.dispose()
     out = Console()
+    if evidence is not None:
+        out.print(
+            f"Created demo evidence case {evidence.reference} with {evidence.items} files "
+            f"({evidence.clips} docked body-worn video clips)."
+        )
     if reports:
         out.print(f"Created {reports} demo reports for Wessex Police (demo).")
     if crimes is not None:

@@ -2,4 +2,5 @@
 
 from peel.core import models as core_models  # noqa: F401
 from peel.core import upload_models  # noqa: F401
+from peel.evidence import models as evidence_models  # noqa: F401
 from peel.reporting import models as reporting_models  # noqa: F401

@@ -28,9 +28,10 @@ from schemathesis.core.result import Err, Ok
 from peel.core import bulletins, service
 from peel.core.enums import Role
 from peel.core.schemas import ApiClientCreate, BulletinCreate
+from peel.evidence import service as evidence_service
 from peel.reporting.schemas import ReportCreate
 from peel.reporting.service import submit_report
-from tests.conftest import BOOTSTRAP, World
+from tests.conftest import BOOTSTRAP, World, png_bytes
 
 OPENAPI = "/api/v1/openapi.json"
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +105,15 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         [],
         "fuzz:1",
     )
+    officer = world.principal("officer")
+    case = evidence_service.open_case(db, officer, "Fuzzing target case")
+    blob = app.state.blobs.put_stream([png_bytes()])
+    item = evidence_service.add_item(
+        db,
+        officer,
+        evidence_service.NewItem(blob.sha256, blob.size, "image/png", "image", "a.png", "upload"),
+        case=case,
+    )
     db.commit()
     job_id = app.state.jobs.submit(world.principal("officer"), "fuzz", "Fuzz", lambda _ctx: {})
     return token, {
@@ -114,6 +124,8 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         "job_id": job_id,
         "report_id": report.id,
         "upload_id": "0" * 32,
+        "case_id": case.id,
+        "item_id": item.id,
     }
 
 

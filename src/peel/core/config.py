@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     report_rate_per_hour: int = Field(default=20, ge=1)
     track_rate_per_hour: int = Field(default=30, ge=1)
     upload_rate_per_hour: int = Field(default=200, ge=1, description="Anonymous uploads started")
+    evidence_signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 key (PEM) that signs custody tree heads; made on first use",
+    )
+    evidence_share_link_days: int = Field(default=14, ge=1, le=365)
+    evidence_retention_every_hours: float = Field(
+        default=24, ge=0, description="How often the retention job runs in the server; 0: never"
+    )
+    evidence_bwv_dock: Path | None = Field(
+        default=None, description="Folder a body-worn video dock writes clips and sidecars to"
+    )
     log_format: str | None = Field(default=None, description="'json' or 'console'")
     log_level: str = "INFO"
 
