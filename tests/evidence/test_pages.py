@@ -204,8 +204,10 @@ def test_shared_with_the_cps_and_hidden_from_the_council(
 ):
     case_id, item = case_with_file
     case_url = f"/evidence/cases/{case_id}"
-    # The officer may not share: the form is not offered.
-    assert 'action="/evidence/cases/' + case_id + '/shares"' not in client.get(case_url).text
+    # The officer may send the case to the prosecutor, and to nobody else.
+    page = client.get(case_url).text
+    assert 'action="/evidence/cases/' + case_id + '/shares"' in page
+    assert "Test Cps" in page and "Test Council" not in page
 
     supervisor = browser(app, SUPERVISOR)
     shared = post_form(

@@ -58,11 +58,14 @@ def test_other_organisations_cannot_see_a_case_until_it_is_shared(
     assert "shared" in _kinds(db, item.id)
 
 
-def test_only_supervisors_share(case_with_file: CaseWithFile, world: World):
+def test_officers_send_to_the_prosecutor_but_only_supervisors_share_wider(
+    case_with_file: CaseWithFile, world: World
+):
+    officer, case_id = world.principal("officer"), case_with_file.case.id
     with pytest.raises(Forbidden):
-        service.share(
-            world.db, world.principal("officer"), "test-cps", case_id=case_with_file.case.id
-        )
+        service.share(world.db, officer, "test-council", case_id=case_id)
+    service.share(world.db, officer, "test-cps", case_id=case_id)
+    assert service.access_case(world.db, world.principal("lawyer"), case_id)
 
 
 def test_share_expiry_ends_access(case_with_file: CaseWithFile, world: World):

@@ -24,7 +24,7 @@ from peel.core.blobstore import BlobStore, BlobTooLarge
 from peel.core.config import Settings
 from peel.core.db import utcnow
 from peel.core.deps import DB, AppSettings, CsrfForm, Person
-from peel.core.enums import TLP, JobStatus, Role
+from peel.core.enums import TLP, JobStatus, OrganisationType, Role
 from peel.core.errors import InvalidInput
 from peel.core.jobs import get_job, visible_jobs
 from peel.core.policy import EDITOR_ROLES, Forbidden, NotFound, can_edit, can_relabel, can_view
@@ -360,11 +360,13 @@ def _case_page(
             "is_open": case.status == "open",
             "can_release": own and principal.has_any(*SUPERVISORS),
             "shares": _shares_of_case(db, case, items) if editable else [],
+            # Officers send a case to the prosecutor; wider sharing needs a supervisor.
             "organisations": [
-                o for o in core_service.list_organisations(db) if o.id != case.owner_org_id
-            ]
-            if sharable
-            else [],
+                o
+                for o in core_service.list_organisations(db)
+                if o.id != case.owner_org_id
+                and (sharable or (editable and o.type == OrganisationType.prosecutor))
+            ],
             "links": links.links_of_case(db, case.id) if sharable else [],
             "bundles": _bundles_of(db, principal, case.reference),
             "hold_choices": list(service.HOLD_KINDS.items()),

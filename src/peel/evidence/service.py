@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from peel.core.audit import changes_between, created, record_audit
 from peel.core.db import utcnow
-from peel.core.enums import TLP, Role
+from peel.core.enums import TLP, OrganisationType, Role
 from peel.core.errors import InvalidInput
 from peel.core.models import Organisation, RecordRecipient, RecordShare
 from peel.core.policy import (
@@ -895,23 +895,29 @@ def share(
     item_ids: Sequence[str] = (),
     expires_at: datetime | None = None,
 ) -> list[RecordShare]:
-    """Share a whole case, or chosen items, with another organisation (the CPS, say)."""
+    """Share a whole case, or chosen items, with another organisation (the CPS, say).
+
+    Sending a case file to the prosecutor is the investigating officer's own job, so any
+    editor of the owning force may share with a prosecutor; any other organisation needs a
+    supervisor or admin.
+    """
     if (case_id is None) == (not item_ids):
         raise InvalidInput({"target": "Share either a case or chosen items"})
     org: Organisation = organisation_by_code(session, org_code)
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput({"expires_at": "The expiry must be in the future"})
+    action = "edit" if org.type == OrganisationType.prosecutor else "relabel"
     targets: list[tuple[str, str, str, str | None]] = []  # (record type, id, owner, case id)
     items: list[EvidenceItem] = []
     if case_id:
-        case, labelled = access_case(session, actor, case_id, "relabel")
+        case, labelled = access_case(session, actor, case_id, action)
         if labelled.tlp == TLP.red:
             raise InvalidInput({"organisation": "A RED case goes to named people, not to orgs"})
         targets.append((CASE, case.id, case.owner_org_id, case.id))
         items = list(session.scalars(select(EvidenceItem).where(EvidenceItem.case_id == case.id)))
     else:
         for item_id in item_ids:
-            item, labelled = access_item(session, actor, item_id, "relabel")
+            item, labelled = access_item(session, actor, item_id, action)
             if labelled.tlp == TLP.red:
                 raise InvalidInput({"items": f"{item.name} is RED: share it with named people"})
             targets.append((ITEM, item.id, item.owner_org_id, item.case_id))
