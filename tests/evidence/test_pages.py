@@ -208,6 +208,10 @@ def test_shared_with_the_cps_and_hidden_from_the_council(
     page = client.get(case_url).text
     assert 'action="/evidence/cases/' + case_id + '/shares"' in page
     assert "Test Cps" in page and "Test Council" not in page
+    refused = post_form(
+        client, case_url, f"{case_url}/shares", {"share_organisation": "test-council"}
+    )
+    assert refused.status_code == 403
 
     supervisor = browser(app, SUPERVISOR)
     shared = post_form(

@@ -540,7 +540,7 @@ def case_import_report(
 def case_share(
     request: Request, case_id: str, form: CsrfForm, db: DB, principal: Person
 ) -> Response:
-    case, _ = service.access_case(db, principal, case_id, "relabel")
+    case, _ = service.access_case(db, principal, case_id, "edit")  # the service checks the rest
     values: dict[str, Any] = {
         "share_organisation": _text(form, "share_organisation", 40),
         "share_expires": _text(form, "share_expires", 20),
