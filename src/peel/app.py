@@ -29,7 +29,9 @@ from peel.core.logging import configure_logging
 from peel.core.notify import Notifier, notifier_from_settings
 from peel.core.ratelimit import RateLimiter
 from peel.core.scan import scanner_from_settings
+from peel.evidence import item_pages as evidence_item_pages
 from peel.evidence import link_pages as evidence_link_pages
+from peel.evidence import oversight_pages as evidence_oversight_pages
 from peel.evidence import pages as evidence_pages
 from peel.evidence import redact_pages as evidence_redact_pages
 from peel.evidence import views as evidence_views
@@ -56,6 +58,8 @@ ROUTERS = (
     analytics_pages.router,
     evidence_views.router,
     evidence_pages.router,
+    evidence_item_pages.router,
+    evidence_oversight_pages.router,
     evidence_redact_pages.router,
     evidence_link_pages.router,
 )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from peel.core.db import new_id, utcnow
 from peel.core.models import AuditEvent, Job
 from peel.core.uploads import encode_metadata
-from peel.evidence import links, pages, service
+from peel.evidence import item_pages, links, oversight_pages, pages, service
 from peel.evidence.models import CustodyEvent, EvidenceHold, EvidenceItem, ShareLink
 from peel.reporting import service as report_service
 from peel.reporting.schemas import ReportCreate
@@ -706,7 +706,8 @@ def test_every_evidence_form_needs_the_csrf_token(
     case_id, item = case_with_file
     posts = [
         r.path  # type: ignore[attr-defined]
-        for r in pages.router.routes
+        for module in (pages, item_pages, oversight_pages)
+        for r in module.router.routes
         if "POST" in getattr(r, "methods", set())
     ]
     assert len(posts) >= 20
