@@ -231,3 +231,16 @@ def test_share_link_tokens_never_reach_the_logs():
     assert loggable_path("/evidence/link/SECRETtoken/items/abc") == "/evidence/link/…/items/abc"
     assert loggable_path("/evidence/link/SECRETtoken") == "/evidence/link/…"
     assert loggable_path("/evidence/cases/x") == "/evidence/cases/x"
+
+
+def test_reads_that_audit_take_the_write_lock_up_front():
+    """A GET that writes an audit or custody entry must not upgrade a read transaction late
+    (SQLite refuses that at once while a background job writes: a 503 for the reader)."""
+    from peel.core.http import takes_write_lock
+
+    assert takes_write_lock("GET", "/evidence/cases/abc")
+    assert takes_write_lock("GET", "/api/v1/evidence/items/abc/content")
+    assert takes_write_lock("GET", "/staff/reports/abc")
+    assert not takes_write_lock("GET", "/healthz")
+    assert not takes_write_lock("GET", "/")
+    assert takes_write_lock("POST", "/login")

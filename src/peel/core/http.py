@@ -69,6 +69,24 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+#: Reads that write too (an audit entry for a sensitive read, a custody event for a view):
+#: on SQLite they take the write lock up front like any write, rather than failing when
+#: they upgrade a read transaction while a background job writes.
+AUDITED_READS = (
+    "/evidence/",
+    "/api/v1/evidence/",
+    "/staff/reports/",
+    "/api/v1/reports/",
+    "/bulletins/",
+    "/api/v1/bulletins/",
+)
+
+
+def takes_write_lock(method: str, path: str) -> bool:
+    """Whether a request's transaction should start as a writer (SQLite: BEGIN IMMEDIATE)."""
+    return method not in ("GET", "HEAD", "OPTIONS") or path.startswith(AUDITED_READS)
+
+
 #: Paths whose next segment is a bearer secret (evidence share links): never logged.
 SECRET_PATH_PREFIXES = ("/evidence/link/",)
 
@@ -128,7 +146,7 @@ class PeelMiddleware:
             if path.startswith(prefix):
                 limit = prefix_limit
                 break
-        writes = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+        writes = takes_write_lock(scope["method"], path)
         write_intent.set(writes)
         started = time.perf_counter()
         status_holder = {"status": 500, "sent": False, "refused": False}
