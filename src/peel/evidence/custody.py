@@ -13,7 +13,6 @@ Proofs read the O(log n) stored nodes they need in one query.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,17 +26,11 @@ from peel.core.config import Settings
 from peel.core.db import utcnow
 from peel.core.principal import Principal
 from peel.evidence import merkle
+from peel.evidence.bundle import canonical_json
 from peel.evidence.models import CustodyEvent, CustodyHead, CustodyNode, CustodyTreeHead
 from peel.evidence.signing import LogSigner, SignedTreeHead, TreeHead
 
 HEAD_ID = 1
-
-
-def canonical_json(value: Any) -> bytes:
-    """The one byte form of an entry: sorted keys, no spaces, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
 
 
 LOG_NAME = "peel-custody/1"

@@ -28,8 +28,7 @@ from peel.core.policy import EDITOR_ROLES, NotFound, can_edit, can_relabel
 from peel.core.principal import Principal
 from peel.core.scan import Scanner
 from peel.core.sniff import EVIDENCE_KINDS, UploadRefused, check_declared, sniff
-from peel.core.uploads import completed_upload
-from peel.evidence import intake, jobs, links, service
+from peel.evidence import intake, jobs, links, service, web
 from peel.evidence.models import EvidenceCase, EvidenceHold, EvidenceItem
 from peel.evidence.pagekit import (
     CASE_STATUSES,
@@ -281,17 +280,6 @@ def _store_file(
     )
 
 
-def _describe_new(request: Request, principal: Principal, items: list[EvidenceItem]) -> None:
-    """Start making thumbnails and previews; the caller has committed the new items."""
-    jobs.submit_processing(
-        request.app.state.jobs,
-        request.app.state.blobs,
-        principal,
-        [i.id for i in items],
-        f"Describe {items[0].name}" if len(items) == 1 else f"Describe {len(items)} files",
-    )
-
-
 @router.post("/evidence/cases/{case_id}/files")
 def case_files(
     request: Request,
@@ -323,7 +311,7 @@ def case_files(
         values = {"description": description}
         return _case_page(request, db, principal, case_id, errors=errors, values=values, status=400)
     db.commit()
-    _describe_new(request, principal, added)
+    web.describe_new(request, principal, added)
     return redirect(f"/evidence/cases/{case_id}?done=uploaded#items")
 
 
@@ -341,12 +329,16 @@ def case_uploads(
         if not upload_ids:
             raise InvalidInput({"files": "No finished upload was named; upload the files again"})
         for upload_id in upload_ids:
-            upload = completed_upload(db, upload_id, None, principal=principal, field="files")
-            name = upload.filename or "upload"
-            check_for_viruses(store, scanner, upload.sha256 or "", name, "files")
             added.append(
                 intake.add_from_upload(
-                    db, principal, upload_id, case=case, description=description, field="files"
+                    db,
+                    principal,
+                    upload_id,
+                    case=case,
+                    description=description,
+                    field="files",
+                    store=store,
+                    scanner=scanner,
                 )
             )
     except InvalidInput as exc:
@@ -357,7 +349,7 @@ def case_uploads(
         return _case_page(request, db, principal, case_id, errors=errors, status=400)
     result = [{"id": i.id, "name": i.name, "url": f"/evidence/items/{i.id}"} for i in added]
     db.commit()
-    _describe_new(request, principal, added)
+    web.describe_new(request, principal, added)
     if wants_json(request):
         return JSONResponse({"items": result})
     return redirect(f"/evidence/cases/{case_id}?done=uploaded#items")
@@ -381,7 +373,7 @@ def case_import_report(
     db.commit()
     if not items:
         return redirect(f"/evidence/cases/{case_id}?done=nothing#items")
-    _describe_new(request, principal, items)
+    web.describe_new(request, principal, items)
     return redirect(f"/evidence/cases/{case_id}?done=imported#items")
 
 

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from peel.core.blobstore import BlobStore, LocalBlobStore
 from peel.core.db import transaction
 from peel.core.errors import InvalidInput
 from peel.core.principal import Principal
-from peel.evidence import custody, media, service
+from peel.evidence import custody, intake, media, service
 from peel.evidence.models import EvidenceItem
 
 Progress = Callable[[float, str], None]
@@ -45,14 +45,11 @@ def _suffix(name: str) -> str:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
+    """A capture time the file carries, or None when it has none we can read."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return intake.parse_time(value, "captured_at")
+    except InvalidInput:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def describe(

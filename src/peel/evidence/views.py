@@ -257,13 +257,7 @@ def add_item(
     )
     result = item_read(item)
     db.commit()
-    jobs.submit_processing(
-        request.app.state.jobs,
-        request.app.state.blobs,
-        principal,
-        [item.id],
-        f"Describe {item.name}",
-    )
+    web.describe_new(request, principal, [item])
     return result
 
 
@@ -449,13 +443,7 @@ def body_worn_video(request: Request, data: BwvIn, db: DB, principal: Authentica
     )
     result = item_read(item)
     db.commit()
-    jobs.submit_processing(
-        request.app.state.jobs,
-        request.app.state.blobs,
-        principal,
-        [item.id],
-        f"Describe {item.name}",
-    )
+    web.describe_new(request, principal, [item])
     return result
 
 

@@ -15,13 +15,25 @@ from peel.core.blobstore import BlobStore
 from peel.core.db import utcnow
 from peel.core.errors import InvalidInput
 from peel.core.policy import NotFound
+from peel.core.principal import Principal
 from peel.core.streaming import CHUNK_SIZE, Unsatisfiable, byte_range, content_disposition
-from peel.evidence import media, processing
+from peel.evidence import jobs, media, processing
 from peel.evidence.models import EvidenceItem
 
 _INLINE = re.compile(r"^(image/(png|jpeg|gif|webp)|video/(mp4|webm)|audio/(mpeg|mp4|ogg|wav))$")
 #: Watermarking a video re-encodes it while the viewer waits; larger ones go in a bundle.
 MAX_WATERMARK_VIDEO_BYTES = 300 * 1024 * 1024
+
+
+def describe_new(request: Request, principal: Principal, items: list[EvidenceItem]) -> None:
+    """Start making thumbnails and previews; the caller has committed the new items."""
+    jobs.submit_processing(
+        request.app.state.jobs,
+        request.app.state.blobs,
+        principal,
+        [i.id for i in items],
+        f"Describe {items[0].name}" if len(items) == 1 else f"Describe {len(items)} files",
+    )
 
 
 def reads_from_start(request: Request, size: int) -> bool:
