@@ -35,6 +35,10 @@ def _police(p: Principal) -> bool:
     return p.is_authenticated and p.organisation_type == "police_force"
 
 
+def _anpr(p: Principal) -> bool:
+    return _police(p) and p.has_any(Role.officer, Role.analyst, Role.supervisor)
+
+
 CAPABILITIES: list[Capability] = [
     Capability(
         "reports",
@@ -49,6 +53,13 @@ CAPABILITIES: list[Capability] = [
         "Cases, files with a verifiable chain of custody, redaction, sharing with the CPS.",
         "/evidence",
         _signed_in,
+    ),
+    Capability(
+        "anpr",
+        "ANPR",
+        "Live hotlist alerts, vehicle history, convoys, cloned plates, frequent visitors.",
+        "/anpr",
+        _anpr,
     ),
     Capability(
         "analytics",

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from peel.analytics import cli as analytics_cli
+from peel.anpr import cli as anpr_cli
 from peel.core import cli as core_cli
 from peel.core import migrate
 from peel.core.config import get_settings
@@ -32,6 +33,7 @@ app.add_typer(core_cli.blobs_app, name="blobs")
 app.add_typer(core_cli.uploads_app, name="uploads")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(evidence_cli.app, name="evidence")
+app.add_typer(anpr_cli.app, name="anpr")
 
 err = Console(stderr=True)
 

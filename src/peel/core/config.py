@@ -82,6 +82,24 @@ class Settings(BaseSettings):
     evidence_bwv_dock: Path | None = Field(
         default=None, description="Folder a body-worn video dock writes clips and sidecars to"
     )
+    anpr_retention_days: int = Field(
+        default=365, ge=1, description="Days of ANPR reads kept; older day partitions are dropped"
+    )
+    anpr_open_search_days: int = Field(
+        default=90, ge=1, description="ANPR searches reaching further back need a supervisor"
+    )
+    anpr_max_speed_kmh: float = Field(
+        default=180, gt=0, description="Faster than this between two reads suggests a clone"
+    )
+    anpr_flush_seconds: float = Field(
+        default=5, gt=0, description="How often live ANPR reads are written to Parquet"
+    )
+    anpr_live_subject: str = Field(
+        default="peel.anpr.reads", description="Event-bus subject camera feeds publish reads to"
+    )
+    anpr_demo_feed_per_second: float = Field(
+        default=0, ge=0, description="Replay simulated demo reads live at this rate; 0: off"
+    )
     log_format: str | None = Field(default=None, description="'json' or 'console'")
     log_level: str = "INFO"
 
@@ -109,6 +127,10 @@ class Settings(BaseSettings):
     @property
     def parquet_dir(self) -> Path:
         return self.data_dir / "parquet"
+
+    @property
+    def anpr_dir(self) -> Path:
+        return self.data_dir / "anpr"
 
     @property
     def served_over_tls(self) -> bool:

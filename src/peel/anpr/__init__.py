@@ -1,0 +1,1 @@
+"""ANPR: number-plate reads, hotlists with live alerts, and investigative search."""

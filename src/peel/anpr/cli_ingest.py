@@ -1,0 +1,9 @@
+"""``peel anpr`` commands for ingest."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to ``peel anpr``."""
