@@ -91,3 +91,13 @@ def test_times_must_be_aware_and_ordered(world: World, settings: Settings) -> No
     with pytest.raises(InvalidInput) as refused:
         authorise_search(world.db, officer, settings, backwards, NOW)
     assert "end" in refused.value.errors
+
+
+def test_a_range_wholly_before_retention_says_so(world: World, settings: Settings) -> None:
+    reason = "Cold case review 2025/77 authorised by the SIO in writing"
+    old = SearchRequest(
+        "history", "X1", NOW - timedelta(days=800), NOW - timedelta(days=700), reason
+    )
+    with pytest.raises(InvalidInput) as refused:
+        authorise_search(world.db, world.principal("supervisor"), settings, old, NOW)
+    assert "kept for 365 days" in refused.value.errors["end"]

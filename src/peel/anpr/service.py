@@ -117,7 +117,15 @@ def authorise_search(
                     f"justification of at least {MIN_JUSTIFICATION} characters"
                 }
             )
-    start = max(start, now - timedelta(days=settings.anpr_retention_days))
+    kept_from = now - timedelta(days=settings.anpr_retention_days)
+    if end <= kept_from:
+        raise InvalidInput(
+            {
+                "end": f"reads are kept for {settings.anpr_retention_days} days: nothing before "
+                f"{kept_from:%d %b %Y %H:%M} UTC can be searched"
+            }
+        )
+    start = max(start, kept_from)
     detail = json.dumps(
         {
             "subject": request.subject,
