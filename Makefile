@@ -28,7 +28,7 @@ assets: $(ASSETS)
 run: install
 	$(BIN)/peel db upgrade
 	$(BIN)/peel demo load
-	$(BIN)/peel serve
+	PEEL_ANPR_DEMO_FEED_PER_SECOND=$${PEEL_ANPR_DEMO_FEED_PER_SECOND:-10} $(BIN)/peel serve
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python benchmarks/knox.py
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/evidence.py
+	$(BIN)/python benchmarks/anpr.py
 
 clean:
 	rm -rf $(VENV) node_modules src/peel/web/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from peel import __version__
 from peel.analytics import pages as analytics_pages
 from peel.analytics import views as analytics_views
+from peel.anpr import pages as anpr_pages
+from peel.anpr import search_views as anpr_search_views
+from peel.anpr import views as anpr_views
+from peel.anpr.demo import start_demo_feed, stop_demo_feed
+from peel.anpr.jobs import retention_schedule as anpr_housekeeping
+from peel.anpr.live import LiveIngest
+from peel.anpr.store import ReadStore
 from peel.core import admin_pages, bulletin_pages, health, pages, uploads, views
 from peel.core.blobstore import BlobStore, blob_store_from_settings
 from peel.core.config import Environment, Settings, get_settings
@@ -62,6 +69,9 @@ ROUTERS = (
     evidence_oversight_pages.router,
     evidence_redact_pages.router,
     evidence_link_pages.router,
+    anpr_views.router,
+    anpr_search_views.router,
+    anpr_pages.router,
 )
 
 
@@ -96,14 +106,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bus.connect()
-        retention_task = None
+        await app.state.anpr_live.start(handle_exit_signals=True)
+        background = []
         if settings.evidence_retention_every_hours > 0 and settings.env != Environment.test:
-            retention_task = asyncio.create_task(
-                retention_schedule(app.state.jobs, app.state.blobs, settings)
+            background.append(
+                asyncio.create_task(retention_schedule(app.state.jobs, app.state.blobs, settings))
             )
+        if settings.env != Environment.test:
+            background.append(asyncio.create_task(anpr_housekeeping(settings)))
+        feed = start_demo_feed(app)
         yield
-        if retention_task is not None:
-            retention_task.cancel()
+        await stop_demo_feed(feed)
+        for task in background:
+            task.cancel()
+        await app.state.anpr_live.stop()
         await bus.close()
         app.state.jobs.shutdown()
         if engine is not None:
@@ -123,6 +139,7 @@ def create_app(
     app.state.jobs = jobs or JobRunner(sessions, settings.job_workers)
     app.state.blobs = blobs or blob_store_from_settings(settings)
     app.state.events = bus
+    app.state.anpr_live = LiveIngest(settings, sessions, bus, ReadStore(settings.anpr_dir))
     app.state.notifier = notifier or notifier_from_settings(settings)
     app.state.scanner = scanner_from_settings(settings)
     app.state.report_limiter = RateLimiter(settings.report_rate_per_hour, 3600)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from peel.analytics import cli as analytics_cli
@@ -15,6 +15,7 @@ from peel.core import cli as core_cli
 from peel.core import migrate
 from peel.core.config import get_settings
 from peel.core.db import DatabaseConfigError, build_engine, make_sessionmaker
+from peel.core.models import Organisation, User
 from peel.evidence import cli as evidence_cli
 
 app = typer.Typer(
@@ -91,6 +92,7 @@ def check_event_bus() -> None:
 def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins")) -> None:
     """Load demo organisations, people and each capability's records (safe to run again)."""
     from peel.analytics.demo import load_crime_demo
+    from peel.anpr.demo import load_anpr_demo
     from peel.core.blobstore import blob_store_from_settings
     from peel.core.demo import load_demo
     from peel.evidence.demo import load_evidence_demo
@@ -110,7 +112,17 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
         evidence = load_evidence_demo(make_sessionmaker(engine), blob_store_from_settings(settings))
     finally:
         engine.dispose()
+    with core_cli.unit_of_work() as session:
+        force = session.scalar(select(Organisation).where(Organisation.code == "wessex-police"))
+        officer = session.scalar(select(User).where(User.email == "officer@wessex.police.example"))
+        anpr = load_anpr_demo(session, settings, force, officer) if force is not None else None
     out = Console()
+    if anpr is not None:
+        out.print(
+            f"Loaded an ANPR demo region: {anpr.cameras} cameras, {anpr.reads:,} reads over the "
+            f"last week, {len(anpr.hotlist_plates)} hotlist plates; a planted convoy follows "
+            f"{anpr.convoy_target} (try it at /anpr/convoy)."
+        )
     if evidence is not None:
         out.print(
             f"Created demo evidence case {evidence.reference} with {evidence.items} files "

@@ -1,7 +1,7 @@
 """Imports every capability's models so that Alembic and the tests see all tables."""
 
+from peel.anpr import models as anpr_models  # noqa: F401
 from peel.core import models as core_models  # noqa: F401
 from peel.core import upload_models  # noqa: F401
-from peel.anpr import models as anpr_models  # noqa: F401
 from peel.evidence import models as evidence_models  # noqa: F401
 from peel.reporting import models as reporting_models  # noqa: F401

@@ -244,3 +244,6 @@ def test_reads_that_audit_take_the_write_lock_up_front():
     assert not takes_write_lock("GET", "/healthz")
     assert not takes_write_lock("GET", "/")
     assert takes_write_lock("POST", "/login")
+    assert takes_write_lock("GET", "/anpr/convoy")
+    assert not takes_write_lock("GET", "/anpr/alerts/stream")
+    assert not takes_write_lock("POST", "/api/v1/anpr/reads")

@@ -25,6 +25,8 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import CheckContext, CheckFunction, not_a_server_error
 from schemathesis.core.result import Err, Ok
 
+from peel.anpr.hotlists import create_entry
+from peel.anpr.models import AnprAlert
 from peel.core import bulletins, service
 from peel.core.enums import Role
 from peel.core.schemas import ApiClientCreate, BulletinCreate
@@ -114,6 +116,20 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         evidence_service.NewItem(blob.sha256, blob.size, "image/png", "image", "a.png", "upload"),
         case=case,
     )
+    entry = create_entry(db, officer, "AB51CDE", "Fuzzing target")
+    alert = AnprAlert(
+        hotlist_entry_id=entry.id,
+        read_id="fuzz",
+        camera_id="fuzz",
+        plate_read="AB51CDE",
+        plate="AB51CDE",
+        read_at=entry.created_at,
+        match="exact",
+        priority=50,
+        owner_org_id=entry.owner_org_id,
+        tlp=entry.tlp,
+    )
+    db.add(alert)
     db.commit()
     job_id = app.state.jobs.submit(world.principal("officer"), "fuzz", "Fuzz", lambda _ctx: {})
     return token, {
@@ -126,6 +142,9 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         "upload_id": "0" * 32,
         "case_id": case.id,
         "item_id": item.id,
+        "entry_id": entry.id,
+        "alert_id": alert.id,
+        "plate": "AB51CDE",
     }
 
 

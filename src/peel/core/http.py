@@ -79,11 +79,25 @@ AUDITED_READS = (
     "/api/v1/reports/",
     "/bulletins/",
     "/api/v1/bulletins/",
+    "/api/v1/anpr/search/",
+    "/anpr/history",
+    "/anpr/convoy",
+    "/anpr/clones",
+    "/anpr/visitors",
+    "/anpr/stakeout",
+    "/anpr/county-lines",
 )
+
+#: Writes that happen in the handler's own sessions, not the request's transaction (live ANPR
+#: reads are handed to the intake, which writes alerts itself); taking the request's write
+#: lock there would make SQLite wait on itself.
+OWN_TRANSACTION_WRITES = ("/api/v1/anpr/reads",)
 
 
 def takes_write_lock(method: str, path: str) -> bool:
     """Whether a request's transaction should start as a writer (SQLite: BEGIN IMMEDIATE)."""
+    if path.startswith(OWN_TRANSACTION_WRITES):
+        return False
     return method not in ("GET", "HEAD", "OPTIONS") or path.startswith(AUDITED_READS)
 
 
