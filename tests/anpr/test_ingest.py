@@ -18,13 +18,15 @@ from sqlalchemy.orm import Session
 
 from peel.anpr import ingest
 from peel.anpr.models import AnprCamera, AnprIngestBatch
-from peel.anpr.store import ReadStore, read_id_for
+from peel.anpr.store import ReadStore, read_id_for, source_read_id
 from peel.core.config import Settings
+from peel.core.enums import Role
 from peel.core.errors import InvalidInput
 from peel.core.geo import wgs84_to_bng
+from peel.core.identity import principal_for_user
 from peel.core.models import AuditEvent
 from peel.core.policy import Forbidden
-from tests.conftest import World
+from tests.conftest import World, make_org, make_user
 
 CAMERAS = [
     {"camera_id": "M4-J10-E", "name": "M4 J10 eastbound", "lat": 51.45, "lon": -0.85,
@@ -282,7 +284,7 @@ def test_good_reads_land_and_bad_ones_are_quarantined(
     mobile = by_plate["MOB1LE"]
     assert (mobile["lat"], mobile["lon"], mobile["direction"]) == (47.61, -122.3, "N")
     assert mobile["read_at"] == datetime(2021, 10, 6, 6, 59, 59, 500000, tzinfo=UTC)
-    assert by_plate["A123BCD"]["read_id"] == "source-0001"
+    assert by_plate["A123BCD"]["read_id"] == source_read_id("M4-J10-E", "source-0001")
     assert by_plate["A123BCD"]["colour"] == "Blue"
     assert {r["batch_id"] for r in reads} == {result.batch_id}
     assert result.days == [datetime(2021, 10, 4).date(), datetime(2021, 10, 6).date()]
@@ -445,6 +447,20 @@ def test_loading_reads_needs_a_force_loader(
         ingest.ingest_files(
             db, settings, [path], world.principal("supervisor"), world.orgs["cps"].id
         )
+    assert not cameras.has_reads()
+
+
+def test_a_force_loads_reads_for_its_own_cameras_only(
+    db: Session, world: World, settings: Settings, tmp_path: Path, cameras: ReadStore
+) -> None:
+    """The cameras belong to test-force: another force's analyst cannot land reads on them."""
+    other = make_org(db, "other-force")
+    analyst = make_user(db, "analyst@other.example", "other-force", [Role.analyst])
+    db.flush()
+    path = write_reads(tmp_path, "csv", [READS[0][0]])
+    (result,) = ingest.ingest_files(db, settings, [path], principal_for_user(analyst), other.id)
+    assert (result.rows_landed, result.rows_rejected) == (0, 1)
+    assert result.problems[0]["field"] == "camera_id"
     assert not cameras.has_reads()
 
 

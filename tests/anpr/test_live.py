@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from peel.anpr.cli_live import publish_feed, read_rows
 from peel.anpr.hotlists import create_entry, withdraw_entry
 from peel.anpr.live import ALERT_SUBJECT, AlertBroadcaster, AlertMessage, LiveIngest
-from peel.anpr.store import ReadStore
+from peel.anpr.store import ReadStore, source_read_id
 from peel.cli import app
 from peel.core.db import transaction
 from peel.core.enums import TLP
@@ -84,7 +84,7 @@ def test_a_read_on_the_live_subject_raises_one_alert_everywhere(live_world: Live
         assert (data["plate"], data["camera_id"], data["match"]) == ("AB51CDE", "N1", "exact")
         assert (data["priority"], data["tlp"]) == (85, "AMBER")
         assert data["owner_org_id"] == live_world.org_ids["north"]
-        assert data["read_id"] == "cam-n1-0001"
+        assert data["read_id"] == source_read_id("N1", "cam-n1-0001")
         delivered = await asyncio.wait_for(mine.get(), 5)
         assert delivered is not None and delivered.id == data["alert_id"]
         assert theirs._queue.empty()
@@ -95,7 +95,7 @@ def test_a_read_on_the_live_subject_raises_one_alert_everywhere(live_world: Live
     (alert,) = live_world.alerts()
     assert (alert.hotlist_entry_id, alert.read_id, alert.priority) == (
         entry_id,
-        "cam-n1-0001",
+        source_read_id("N1", "cam-n1-0001"),
         85,
     )
     assert alert.tlp == TLP.amber and alert.owner_org_id == live_world.org_ids["north"]
@@ -328,7 +328,10 @@ def test_a_file_fed_onto_the_live_subject_is_ingested_and_alerts(
             sent, _ = await publish_feed(feed_bus, subject, read_rows(path), 1000, 3, "file")
             assert sent == 10
             (event,) = await alerts_seen.wait_for(1)
-            assert (event.data["entry_id"], event.data["read_id"]) == (entry_id, "feed-hit")
+            assert (event.data["entry_id"], event.data["read_id"]) == (
+                entry_id,
+                source_read_id("N2", "feed-hit"),
+            )
             for _ in range(200):
                 if len(live.seen) == 10:
                     break

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from peel.anpr.hotlists import create_entry
 from peel.anpr.models import AnprAlert, AnprCamera
-from peel.anpr.store import ReadStore
+from peel.anpr.store import ReadStore, source_read_id
 from peel.core import service as core_service
 from peel.core.db import transaction
 from peel.core.enums import TLP, OrganisationType, Role
@@ -109,7 +109,7 @@ def test_a_force_back_office_posts_reads_and_hears_of_alerts_and_problems(
     fields = {p["field"] for p in body["problems"]}
     assert {"reads[2].plate", "reads[3].camera_id", "reads[4].read_at"} <= fields
     (alert,) = anpr_world.db.scalars(select(AnprAlert)).all()
-    assert (alert.hotlist_entry_id, alert.read_id) == (entry_id, "f1-1")
+    assert (alert.hotlist_entry_id, alert.read_id) == (entry_id, source_read_id("F1", "f1-1"))
     again = client.post("/api/v1/anpr/reads", json={"reads": reads[:1]}, headers=headers)
     assert (again.json()["accepted"], again.json()["duplicates"], again.json()["alerts"]) == (
         1,
@@ -117,6 +117,38 @@ def test_a_force_back_office_posts_reads_and_hears_of_alerts_and_problems(
         0,
     )
     assert len(anpr_world.db.scalars(select(AnprAlert)).all()) == 1
+
+
+def test_a_sender_is_not_told_of_another_forces_hidden_entries(
+    client: TestClient, anpr_world: World
+) -> None:
+    """Posting a read of a plate on another force's AMBER+STRICT list says nothing of it."""
+    _entry(anpr_world, "ZZ51ZZZ", tlp=TLP.amber_strict)
+    headers = bearer(anpr_world, "other-force", [Role.officer])
+    answer = client.post(
+        "/api/v1/anpr/reads", json={"reads": [read("ZZ51ZZZ", "O1")]}, headers=headers
+    )
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["accepted"], answer.json()["alerts"]) == (1, 0)
+    # The owning force still hears of the sighting.
+    assert [a.plate for a in anpr_world.db.scalars(select(AnprAlert))] == ["ZZ51ZZZ"]
+
+
+def test_one_forces_read_numbers_cannot_silence_anothers(
+    client: TestClient, anpr_world: World
+) -> None:
+    """Sources number reads their own way; the same number from two forces is two reads."""
+    _entry(anpr_world, "AB51CDE")
+    other = bearer(anpr_world, "other-force", [Role.officer])
+    mine = bearer(anpr_world, "test-force", [Role.officer])
+    first = client.post(
+        "/api/v1/anpr/reads", json={"reads": [read("XY12ZZZ", "O1", read_id="1")]}, headers=other
+    )
+    assert first.json()["accepted"] == 1
+    answer = client.post(
+        "/api/v1/anpr/reads", json={"reads": [read("AB51CDE", "F1", read_id="1")]}, headers=mine
+    )
+    assert (answer.json()["duplicates"], answer.json()["alerts"]) == (0, 1)
 
 
 def test_a_camera_contractor_of_the_force_reports_for_the_force_cameras_only(

@@ -23,7 +23,8 @@ Rules for a read, in the order they are judged (the first one broken is reported
   zone of a source's local times; see :data:`SEATTLE`.)
 * ``confidence`` is 0-1; values above 1, up to 100, are percentages and are divided by 100.
 * ``lat``/``lon`` (where a mobile camera was) are WGS84 degrees, both or neither.
-* ``read_id`` is at most 64 characters; without one a read's id is the md5 of
+* ``read_id`` is at most 64 characters and is stored as the md5 of ``camera_id|id|read_id``
+  (so sources' numberings never collide); without one a read's id is the md5 of
   ``camera_id|plate|read_at in microseconds`` (:func:`peel.anpr.store.read_id_for`), so
   loading the same file twice adds nothing.
 
@@ -749,12 +750,13 @@ class _ReadSQL:
         """``judged``: each row as a read (plate, fuzzy key, read id) and its first broken rule."""
         codes = " ".join(f"WHEN {cond} THEN {n}" for n, (_, cond, _) in enumerate(self.rules))
         read_id = st.read_id_sql("camera_id", "plate", "read_at")
+        given = st.source_read_id_sql("camera_id", "read_id")
         return (
             f"CREATE OR REPLACE TEMP TABLE judged AS WITH p AS ({self.plates()}), "
             "j AS (SELECT s.*, p.plate, p.fuzzy, k.camera_id IS NOT NULL AS known_camera "
             "FROM peel_src s LEFT JOIN p ON p.plate_raw = s.plate_raw "
             "LEFT JOIN peel_cameras k ON k.camera_id = s.camera_id) "
-            f"SELECT _line, coalesce(read_id, {read_id}) AS read_id, camera_id, plate, "
+            f"SELECT _line, coalesce({given}, {read_id}) AS read_id, camera_id, plate, "
             "plate_raw, fuzzy, read_at, CASE WHEN confidence > 1 THEN confidence / 100 "
             "ELSE confidence END AS confidence, lat, lon, make, model, colour, direction, "
             f"CASE {codes} END AS problem_code FROM j"
@@ -890,7 +892,10 @@ def _ingest_file(
     """
     started = time.perf_counter()
     batch_id = new_id()
-    known = set(session.scalars(select(AnprCamera.id)))
+    cameras = select(AnprCamera.id)
+    if owner_org_id is not None:  # a force loads reads for its own cameras only
+        cameras = cameras.where(AnprCamera.owner_org_id == owner_org_id)
+    known = set(session.scalars(cameras))
     session.commit()
     judged = _judge_and_land(store, sql, batch_id, known, owner_org_id, step)
     made = _add_cameras(session, sql.mapping, judged.new_cameras, owner_org_id, actor, sql.source)
@@ -1211,7 +1216,11 @@ def _check_row(
     read = {name: _clean(row.get(name)) for name in ("make", "model", "colour", "direction")}
     return {
         **read,
-        "read_id": read_id or st.read_id_for(camera_id, plate, read_at),
+        "read_id": (
+            st.source_read_id(camera_id, read_id)
+            if read_id
+            else st.read_id_for(camera_id, plate, read_at)
+        ),
         "camera_id": camera_id,
         "plate": plate,
         "plate_raw": str(row.get("plate")),

@@ -951,7 +951,10 @@ def frequent_visitors(
 
 
 def stakeout(
-    engine: Engine, windows: Sequence[PlaceWindow], min_windows: int | None = None
+    engine: Engine,
+    windows: Sequence[PlaceWindow],
+    min_windows: int | None = None,
+    limit: int = 500,
 ) -> list[StakeoutHit]:
     """Plates seen in at least ``min_windows`` (default: all) of the place/time windows, with
     the sightings that put them there; most windows first."""
@@ -1015,7 +1018,7 @@ def stakeout(
         for plate in matched
     ]
     hits.sort(key=lambda h: (-len(h.windows_matched), h.plate))
-    return hits
+    return hits[:limit]
 
 
 # --- county lines -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from peel.anpr import search
 from peel.anpr.plates import MAX_PLATE_LENGTH
-from peel.anpr.service import SearchRequest, authorise_search
+from peel.anpr.service import SearchRequest, authorise_search, require_anpr
 from peel.anpr.store import ReadStore
 from peel.core.config import Settings
 from peel.core.deps import DB, AppSettings, Authenticated
@@ -30,10 +30,16 @@ from peel.core.errors import InvalidInput
 from peel.core.principal import Principal
 from peel.core.views import problem_responses, refuse_nul_characters
 
+
+def _searcher(principal: Authenticated) -> None:
+    """Refuse anyone who may not search before any input is looked at (camera ids included)."""
+    require_anpr(principal)
+
+
 router = APIRouter(
     prefix="/api/v1/anpr/search",
     tags=["anpr"],
-    dependencies=[Depends(refuse_nul_characters)],
+    dependencies=[Depends(refuse_nul_characters), Depends(_searcher)],
     responses=problem_responses(400, 401, 403, 422),
 )
 

@@ -447,6 +447,20 @@ def read_id_sql(camera_expr: str, plate_expr: str, read_at_expr: str) -> str:
     )
 
 
+def source_read_id_sql(camera_expr: str, id_expr: str) -> str:
+    """DuckDB SQL for the stored id of a read whose source numbered it (see below)."""
+    return f"md5({camera_expr} || '|id|' || {id_expr})"
+
+
+def source_read_id(camera_id: str, given: str) -> str:
+    """The stored id of a read the source numbered: md5 hex of ``camera_id|id|given``.
+
+    Sources number reads their own way (1, 2, 3…), so a given id is kept apart per camera:
+    one force's numbering can never mark another force's read as a repeat.
+    """
+    return hashlib.md5(f"{camera_id}|id|{given}".encode(), usedforsecurity=False).hexdigest()
+
+
 def read_id_for(camera_id: str, plate: str, read_at: datetime) -> str:
     """md5 hex of ``camera_id|plate|microseconds since 1970 UTC``: one read, one id."""
     micros = (read_at - _EPOCH) // timedelta(microseconds=1)

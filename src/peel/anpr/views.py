@@ -34,7 +34,7 @@ from peel.anpr.service import can_use_anpr
 from peel.core.deps import DB, Authenticated, CurrentPrincipal
 from peel.core.enums import TLP, OrganisationType
 from peel.core.models import Organisation
-from peel.core.policy import EDITOR_ROLES, Forbidden
+from peel.core.policy import EDITOR_ROLES, Forbidden, can_view
 from peel.core.principal import Principal
 from peel.core.views import problem_responses, refuse_nul_characters
 
@@ -270,7 +270,9 @@ async def post_reads(
         accepted=result.accepted,
         rejected=result.rejected,
         duplicates=result.duplicates,
-        alerts=len(result.alerts),
+        # Only alerts the sender may see are counted: a read of a plate on another force's
+        # list must not tell the sender that the plate is listed.
+        alerts=sum(can_view(principal, alert.labelled) for alert in result.alerts),
         problems=[_problem(p) for p in result.problems],
     )
 
