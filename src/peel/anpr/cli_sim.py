@@ -151,6 +151,7 @@ def evaluate_command(
             authorise_search(
                 session, actor, settings, SearchRequest(kind, subject, start, end, reason)
             )
+            session.commit()  # each search is on the record before it runs
 
         result = evaluate(
             DuckDBEngine(store),
