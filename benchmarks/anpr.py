@@ -58,7 +58,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peel.anpr import evaluate, hotlists, ingest, plates, search
 from peel.anpr.simulate import Simulation, load_truth, simulate, write_reads
-from peel.anpr.store import CAMERA_SCHEMA, READ_SCHEMA, ROW_GROUP_ROWS, ReadStore
+from peel.anpr.store import (
+    CAMERA_SCHEMA,
+    READ_SCHEMA,
+    ROW_GROUP_ROWS,
+    ReadStore,
+    source_read_id,
+)
 from peel.core import migrate
 from peel.core import service as core_service
 from peel.core.config import Environment, Settings
@@ -517,8 +523,8 @@ def bench_latency(work: Path, rate: int, seconds: float) -> None:
                 batch.append(row)
                 counter += 1
             now = time.perf_counter()
-            for row in batch:
-                sent_at[row["read_id"]] = now
+            for row in batch:  # stored ids keep a source's numbering apart per camera
+                sent_at[source_read_id(row["camera_id"], row["read_id"])] = now
             await live.submit(batch, "live", "benchmark", "benchmark")
             next_at += tick
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
@@ -549,8 +555,7 @@ def bench_latency(work: Path, rate: int, seconds: float) -> None:
 
     latencies, own, bare = asyncio.run(drive())
     if not latencies:
-        show("alerts", "none arrived")
-        return
+        raise SystemExit("alert latency: no alert arrived, so the live path is broken")
 
     def pct(values: list[float], q: float) -> float:
         return float(np.percentile(values, q))
