@@ -11,14 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from peel.core.config import get_settings
-from peel.core.db import build_engine, make_sessionmaker
+from peel.core.cli import acting_person as person
+from peel.core.cli import sessions as sessions
 from peel.core.errors import InvalidInput
-from peel.core.identity import principal_for_user
-from peel.core.models import Organisation, User
-from peel.core.principal import Principal
+from peel.core.models import Organisation
+
+__all__ = ["AsUser", "Force", "app", "console", "err", "organisation", "person", "sessions"]
 
 app = typer.Typer(
     help="ANPR: cameras, reads, hotlists and investigative search.", no_args_is_help=True
@@ -28,20 +28,6 @@ err = Console(stderr=True)
 
 AsUser = Annotated[str, typer.Option("--as", help="The person acting (email); audited")]
 Force = Annotated[str, typer.Option("--force", help="Owning force (organisation code)")]
-
-
-def sessions() -> sessionmaker[Session]:
-    settings = get_settings()
-    settings.ensure_data_dir()
-    return make_sessionmaker(build_engine(settings.resolved_database_url))
-
-
-def person(session: Session, email: str) -> Principal:
-    """The active user with this email, as a principal; an unknown email names ``--as``."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.is_active:
-        raise InvalidInput({"--as": f"No active user {email!r}"})
-    return principal_for_user(user)
 
 
 def organisation(session: Session, code: str) -> Organisation:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from peel.core import migrate, service
 from peel.core.audit import AuditQuery, search_audit
@@ -25,6 +25,7 @@ from peel.core.config import get_settings
 from peel.core.db import DatabaseConfigError, build_engine, make_sessionmaker, transaction
 from peel.core.enums import OrganisationType, Role
 from peel.core.errors import InvalidInput
+from peel.core.identity import principal_for_user
 from peel.core.policy import Forbidden, NotFound
 from peel.core.principal import Principal
 from peel.core.schemas import ApiClientCreate, OrganisationCreate, UserCreate
@@ -154,6 +155,21 @@ def user_create(
             ),
         )
         console.print(f"Created user {user.email} ({user.id}).")
+
+
+def sessions() -> sessionmaker[Session]:
+    """A session factory on the configured database, for commands that commit in steps."""
+    settings = get_settings()
+    settings.ensure_data_dir()
+    return make_sessionmaker(build_engine(settings.resolved_database_url))
+
+
+def acting_person(session: Session, email: str) -> Principal:
+    """The active user with this email, as a principal; an unknown email names ``--as``."""
+    user = service.user_by_email(session, email)
+    if user is None or not user.is_active:
+        raise InvalidInput({"--as": f"No active user {email!r}"})
+    return principal_for_user(user)
 
 
 def _user(session: Session, email: str) -> Any:

@@ -12,16 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from peel.core.blobstore import blob_store_from_settings
-from peel.core.cli import friendly_errors, operator
+from peel.core.cli import acting_person, friendly_errors, operator
+from peel.core.cli import sessions as _sessions
 from peel.core.config import get_settings
-from peel.core.db import build_engine, make_sessionmaker, transaction
+from peel.core.db import transaction
 from peel.core.enums import Role
 from peel.core.errors import InvalidInput
-from peel.core.identity import principal_for_user
-from peel.core.models import Organisation, User
+from peel.core.models import Organisation
 from peel.core.policy import NotFound
 from peel.core.principal import Principal
 from peel.evidence import bundle, custody, export, intake, processing, retention, service
@@ -45,19 +45,6 @@ AsUser = Annotated[
 ]
 
 
-def _sessions() -> sessionmaker[Session]:
-    settings = get_settings()
-    settings.ensure_data_dir()
-    return make_sessionmaker(build_engine(settings.resolved_database_url))
-
-
-def _person(session: Session, email: str) -> Principal:
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.is_active:
-        raise InvalidInput({"--as": f"No active user {email!r}"})
-    return principal_for_user(user)
-
-
 def _operator_for(session: Session, organisation_id: str) -> Principal:
     """The server's operator acting as an admin of one organisation (audited as cli:NAME)."""
     org = session.get(Organisation, organisation_id)
@@ -75,7 +62,7 @@ def _operator_for(session: Session, organisation_id: str) -> Principal:
 
 def _case_and_actor(session: Session, reference: str, as_user: str | None) -> tuple[str, Principal]:
     if as_user:
-        actor = _person(session, as_user)
+        actor = acting_person(session, as_user)
         return service.case_by_reference(session, actor, reference).id, actor
     row = session.scalar(
         select(EvidenceCase).where(EvidenceCase.reference == reference.strip().upper())
@@ -95,7 +82,7 @@ def cases(
     """List cases with their references (all of them for the operator)."""
     with transaction(_sessions()) as session:
         if as_user:
-            rows = service.visible_cases(session, _person(session, as_user), status=status)
+            rows = service.visible_cases(session, acting_person(session, as_user), status=status)
         else:
             stmt = select(EvidenceCase).order_by(EvidenceCase.created_at.desc())
             if status:
@@ -299,7 +286,7 @@ def dock(
     settings = get_settings()
     sessions = _sessions()
     with transaction(sessions) as session:
-        actor = _person(session, as_user)
+        actor = acting_person(session, as_user)
     store = blob_store_from_settings(settings)
     with _bar() as bar:
         task = bar.add_task("Importing clips", total=None)
@@ -344,7 +331,7 @@ def add_files(
                 sniffed = sniff(handle.read(64 * 1024))
             ref = store.put_file(path)
             with transaction(sessions) as session:
-                actor = _person(session, as_user)
+                actor = acting_person(session, as_user)
                 case_row = service.case_by_reference(session, actor, case)
                 item = service.add_item(
                     session,
