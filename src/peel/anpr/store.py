@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -487,7 +487,7 @@ def register_plate_functions(con: duckdb.DuckDBPyConnection) -> None:
 # --- files ------------------------------------------------------------------------------------
 
 
-@cache
+@lru_cache(maxsize=8192)  # bounded: a live day adds a file every few seconds, then compacts
 def _file_time_range(path: str, mtime_ns: int, size: int) -> tuple[int, int] | None:
     """The smallest and largest ``read_at`` (epoch µs) in one reads file, from its footer."""
     del mtime_ns, size  # part of the cache key: a rewritten file is read again
