@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -26,7 +28,7 @@ from peel.core import migrate, service
 from peel.core.config import Environment, Settings
 from peel.core.db import build_engine, transaction
 from peel.core.enums import OrganisationType, Role
-from peel.core.events import InMemoryEventBus
+from peel.core.events import Event, InMemoryEventBus
 from peel.core.identity import principal_for_user
 from peel.core.jobs import JobRunner
 from peel.core.models import Organisation, User
@@ -294,3 +296,38 @@ def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     eng.dispose()
     if backend == "postgresql":
         drop_postgres_database(f"peel_live_{_worker()}")
+
+
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run one coroutine to the end on a fresh event loop."""
+
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+class Collector:
+    """An event handler that records events, and can wait until it has seen enough."""
+
+    wait_seconds = 10.0
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._arrived = asyncio.Event()
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+        self._arrived.set()
+
+    async def wait_for(self, count: int) -> list[Event]:
+        async def enough() -> None:
+            while len(self.events) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        await asyncio.wait_for(enough(), self.wait_seconds)
+        return self.events

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,7 @@ from peel.core import service as core_service
 from peel.core.config import Environment, Settings
 from peel.core.db import build_engine, make_sessionmaker, transaction
 from peel.core.enums import OrganisationType, Role
-from peel.core.events import Event, NatsEventBus
+from peel.core.events import NatsEventBus
 from peel.core.geo import wgs84_to_bng
 from peel.core.identity import principal_for_user
 from peel.core.models import User
@@ -49,7 +49,9 @@ from tests.conftest import (
     free_port,
     make_org,
     make_user,
+    run,
 )
+from tests.conftest import Collector as SharedCollector
 
 T = TypeVar("T")
 NATS_URL = os.environ.get("PEEL_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -74,13 +76,6 @@ CAMERAS = {
     "N2": ("north", "M4 J13 slip road", 51.4300, -1.3000),
     "S1": ("south", "A3 Southbound, Ridge", 50.9000, -1.4000),
 }
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
 
 
 @dataclass
@@ -265,25 +260,10 @@ def nats_target(nats_url: str) -> Iterator[NatsTarget]:
     run(_delete_stream(target.url, target.stream))
 
 
-class Collector:
-    """An event handler that records events and can wait until it has seen enough."""
+class Collector(SharedCollector):
+    """Records events; waits as long as the live tests wait for anything."""
 
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        self._arrived.set()
-
-    async def wait_for(self, count: int) -> list[Event]:
-        async def enough() -> None:
-            while len(self.events) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        await asyncio.wait_for(enough(), WAIT_SECONDS)
-        return self.events
+    wait_seconds = WAIT_SECONDS
 
 
 # --- a real server --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import nats
 import pytest
@@ -30,38 +30,10 @@ from peel.core.events import (
     validate_pattern,
     validate_subject,
 )
+from tests.conftest import Collector, run
 
-T = TypeVar("T")
 NATS_URL = os.environ.get("PEEL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 WAIT_SECONDS = 10.0
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-class Collector:
-    """A handler that records events, and can wait until it has seen enough."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._arrived = asyncio.Event()
-
-    async def __call__(self, event: Event) -> None:
-        self.events.append(event)
-        self._arrived.set()
-
-    async def wait_for(self, count: int) -> list[Event]:
-        async def enough() -> None:
-            while len(self.events) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
-
-        await asyncio.wait_for(enough(), WAIT_SECONDS)
-        return self.events
 
 
 # --- subject matching -------------------------------------------------------------------------
