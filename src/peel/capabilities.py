@@ -39,6 +39,10 @@ def _anpr(p: Principal) -> bool:
     return _police(p) and p.has_any(Role.officer, Role.analyst, Role.supervisor)
 
 
+def _fusion(p: Principal) -> bool:
+    return p.is_authenticated and p.has_any(Role.officer, Role.analyst, Role.supervisor, Role.admin)
+
+
 CAPABILITIES: list[Capability] = [
     Capability(
         "reports",
@@ -67,6 +71,13 @@ CAPABILITIES: list[Capability] = [
         "Hotspot maps, trends, predictions tested against baselines, near repeats.",
         "/analytics",
         _police,
+    ),
+    Capability(
+        "fusion",
+        "Safeguarding data fusion",
+        "Link agencies' records into people; review children flagged by risk indicators.",
+        "/fusion",
+        _fusion,
     ),
     Capability(
         "bulletins",

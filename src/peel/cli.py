@@ -17,6 +17,7 @@ from peel.core.config import get_settings
 from peel.core.db import DatabaseConfigError, build_engine, make_sessionmaker
 from peel.core.models import Organisation, User
 from peel.evidence import cli as evidence_cli
+from peel.fusion import cli as fusion_cli
 
 app = typer.Typer(
     help="Peel: shared, audited data for police forces and partner agencies.",
@@ -35,6 +36,7 @@ app.add_typer(core_cli.uploads_app, name="uploads")
 app.add_typer(analytics_cli.app, name="analytics")
 app.add_typer(evidence_cli.app, name="evidence")
 app.add_typer(anpr_cli.app, name="anpr")
+app.add_typer(fusion_cli.app, name="fusion")
 
 err = Console(stderr=True)
 

@@ -100,6 +100,24 @@ class Settings(BaseSettings):
     anpr_demo_feed_per_second: float = Field(
         default=0, ge=0, description="Replay simulated demo reads live at this rate; 0: off"
     )
+    fusion_match_threshold: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="Person records at least this likely to match are joined into one entity",
+    )
+    fusion_keep_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Scored pairs at least this likely are kept as link evidence for review",
+    )
+    fusion_max_upload_mb: int = Field(
+        default=200, ge=1, description="Largest source file accepted for a fusion import"
+    )
+    fusion_engine: str = Field(
+        default="duckdb", description="Linkage engine: 'duckdb' (one machine) or 'spark'"
+    )
     log_format: str | None = Field(default=None, description="'json' or 'console'")
     log_level: str = "INFO"
 
@@ -131,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def anpr_dir(self) -> Path:
         return self.data_dir / "anpr"
+
+    @property
+    def fusion_dir(self) -> Path:
+        return self.data_dir / "fusion"
 
     @property
     def served_over_tls(self) -> bool:

@@ -1,0 +1,7 @@
+"""Placeholder until written."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Adds nothing yet."""
