@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/evidence.py
 	$(BIN)/python benchmarks/anpr.py
+	$(BIN)/python benchmarks/fusion.py
 
 clean:
 	rm -rf $(VENV) node_modules src/peel/web/static/vendor .pytest_cache .mypy_cache .ruff_cache

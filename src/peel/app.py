@@ -43,6 +43,10 @@ from peel.evidence import pages as evidence_pages
 from peel.evidence import redact_pages as evidence_redact_pages
 from peel.evidence import views as evidence_views
 from peel.evidence.jobs import retention_schedule
+from peel.fusion import pages as fusion_pages
+from peel.fusion import source_pages as fusion_source_pages
+from peel.fusion import source_views as fusion_source_views
+from peel.fusion import views as fusion_views
 from peel.reporting import pages as report_pages
 from peel.reporting import staff_pages as report_staff_pages
 from peel.reporting import track_pages
@@ -72,17 +76,24 @@ ROUTERS = (
     anpr_views.router,
     anpr_search_views.router,
     anpr_pages.router,
+    fusion_views.router,
+    fusion_source_views.router,
+    fusion_pages.router,
+    fusion_source_pages.router,
 )
 
 
 def body_limits(settings: Settings) -> tuple[tuple[str, int | None], ...]:
     """Resumable uploads enforce their own limit; forms with files get a larger one."""
     with_files = settings.form_upload_max_bytes + 1024 * 1024
+    fusion_files = (settings.fusion_max_upload_mb + 1) * 1024 * 1024
     return (
         ("/api/v1/uploads", None),
         ("/report/evidence", with_files),
         ("/track/", with_files),
         ("/evidence/cases/", with_files),
+        ("/fusion/sources/", fusion_files),
+        ("/api/v1/fusion/sources/", fusion_files),
     )
 
 

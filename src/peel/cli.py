@@ -98,6 +98,7 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
     from peel.core.blobstore import blob_store_from_settings
     from peel.core.demo import load_demo
     from peel.evidence.demo import load_evidence_demo
+    from peel.fusion.demo import DEMO_DATA_MANAGERS, load_fusion_demo
     from peel.reporting.demo import load_report_demo
 
     settings = get_settings()
@@ -118,12 +119,24 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
         force = session.scalar(select(Organisation).where(Organisation.code == "wessex-police"))
         officer = session.scalar(select(User).where(User.email == "officer@wessex.police.example"))
         anpr = load_anpr_demo(session, settings, force, officer) if force is not None else None
+    engine = build_engine(settings.resolved_database_url)
+    try:
+        fusion = load_fusion_demo(make_sessionmaker(engine), settings)
+    finally:
+        engine.dispose()
     out = Console()
     if anpr is not None:
         out.print(
             f"Loaded an ANPR demo region: {anpr.cameras} cameras, {anpr.reads:,} reads over the "
             f"last week, {len(anpr.hotlist_plates)} hotlist plates; a planted convoy follows "
             f"{anpr.convoy_target} (try it at /anpr/convoy)."
+        )
+    if fusion is not None:
+        out.print(
+            f"Loaded the fusion demo: {sum(fusion.sources.values()):,} records from "
+            f"{len(fusion.sources)} agencies, linked and analysed (see /fusion/queue)."
+            if fusion.sources
+            else f"Analysed the fusion demo again (run {fusion.run_id})."
         )
     if evidence is not None:
         out.print(
@@ -140,7 +153,7 @@ def demo_load(quiet: bool = typer.Option(False, help="Do not print the sign-ins"
     if quiet:
         return
     out.print("[bold]Demo sign-ins[/bold] (development only):")
-    for u in users:
+    for u in [*users, *DEMO_DATA_MANAGERS]:
         roles = ", ".join(r.label for r in u.roles) + (
             " + platform admin" if u.platform_admin else ""
         )

@@ -127,10 +127,12 @@ def test_bad_input_gets_one_clear_line(cli_env: str) -> None:
 def test_demo_load_is_idempotent(cli_env: str) -> None:
     code, first = peel("demo", "load")
     assert code == 0 and "officer@wessex.police.example" in first
+    assert "fusion demo" in first and "data@northgate.example" in first
     code, _ = peel("demo", "load", "--quiet")
     assert code == 0
     users = json.loads(peel("user", "list", "--json")[1])
-    assert len(users) == len({u["email"] for u in users}) == 11
+    # the core's 11 and the fusion demo's three data managers
+    assert len(users) == len({u["email"] for u in users}) == 14
     orgs = json.loads(peel("org", "list", "--json")[1])
     assert len(orgs) == 7
 

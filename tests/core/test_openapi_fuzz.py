@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
@@ -28,12 +30,14 @@ from schemathesis.core.result import Err, Ok
 from peel.anpr.hotlists import create_entry
 from peel.anpr.models import AnprAlert
 from peel.core import bulletins, service
+from peel.core.config import Environment, Settings
 from peel.core.enums import Role
 from peel.core.schemas import ApiClientCreate, BulletinCreate
 from peel.evidence import service as evidence_service
 from peel.reporting.schemas import ReportCreate
 from peel.reporting.service import submit_report
 from tests.conftest import BOOTSTRAP, World, png_bytes
+from tests.fusion.web_fixtures import plant as plant_fusion
 
 OPENAPI = "/api/v1/openapi.json"
 PROBLEM_JSON = "application/problem+json"
@@ -130,6 +134,7 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         tlp=entry.tlp,
     )
     db.add(alert)
+    fusion = plant_fusion(db, world.orgs)
     db.commit()
     job_id = app.state.jobs.submit(world.principal("officer"), "fuzz", "Fuzz", lambda _ctx: {})
     return token, {
@@ -145,7 +150,25 @@ def known_records(world: World, app: FastAPI) -> tuple[str, dict[str, str]]:
         "entry_id": entry.id,
         "alert_id": alert.id,
         "plate": "AB51CDE",
+        "entity_id": fusion.amy["force"],
+        "group_id": fusion.group,
+        "source_id": fusion.sources["police"].id,
     }
+
+
+@pytest.fixture(name="settings")
+def quiet_settings(tmp_path: Path) -> Settings:
+    """Settings whose background ANPR flush never runs during the test.
+
+    Every request here shares the test's one connection; a flush of live reads from its own
+    thread every few seconds would interleave its savepoints with a request's.
+    """
+    return Settings(
+        env=Environment.test,
+        data_dir=tmp_path / "var",
+        log_level="WARNING",
+        anpr_flush_seconds=24 * 3600,
+    )
 
 
 def strategies(operation: APIOperation, known: dict[str, str]) -> dict[str, tuple[bool, Any]]:

@@ -86,6 +86,14 @@ AUDITED_READS = (
     "/anpr/visitors",
     "/anpr/stakeout",
     "/anpr/county-lines",
+    "/fusion/queue",
+    "/fusion/entities/",
+    "/fusion/groups",
+    "/fusion/sources/",
+    "/api/v1/fusion/queue",
+    "/api/v1/fusion/entities/",
+    "/api/v1/fusion/groups",
+    "/api/v1/fusion/sources/",
 )
 
 #: Writes that happen in the handler's own sessions, not the request's transaction (live ANPR

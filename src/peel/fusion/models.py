@@ -272,8 +272,8 @@ class FusionIndicatorHit(Base):
 class FusionReviewDecision(Base):
     """A safeguarding reviewer's decision on a flagged entity, with the reason; audited.
 
-    Labelled like any protected record: visible to the deciding organisation (AMBER by
-    default) and whoever it is shared with.
+    Labelled like any protected record: visible to the deciding organisation (AMBER+STRICT,
+    since the rating and indicators rest on the sources that organisation may see).
     """
 
     __tablename__ = "fusion_review_decision"
