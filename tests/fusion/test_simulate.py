@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import openpyxl
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from peel.core.errors import InvalidInput
+from peel.fusion import county as county_module
 from peel.fusion.cli import app as fusion_app
 from peel.fusion.ingest import PreparedImport, prepare_import
 from peel.fusion.mapping import parse_mapping
@@ -335,3 +337,13 @@ def test_simulate_command_prints_a_summary(tmp_path: Path) -> None:
     assert all(Path(p).is_file() for p in summary["files"].values())
     bad = CliRunner().invoke(fusion_app, ["simulate", str(tmp_path / "x"), "--as-of", "soon"])
     assert bad.exit_code != 0 and "--as-of" in bad.output
+
+
+def test_a_large_county_never_runs_out_of_distinct_nhs_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(county_module, "NHS_BATCH", 50)
+    county = county_module.County(np.random.default_rng(3), date(2026, 1, 1))
+    numbers = [county.next_nhs_number() for _ in range(400)]
+    assert len(set(numbers)) == 400
+    assert all(valid_nhs_number(n) for n in numbers)

@@ -139,6 +139,10 @@ PLATE_LETTERS = "ABCDEFGHJKLMNOPRSTUVWXY"
 Roles = list[tuple[str, str]]
 
 
+#: NHS numbers drawn at a time for the county's people.
+NHS_BATCH = 20_000
+
+
 class County:
     """Builds the people and what happens to them; the agencies' files are written later."""
 
@@ -151,7 +155,8 @@ class County:
         self.vehicles: dict[str, tuple[str, str, str]] = {}
         self.households: list[list[str]] = []
         self.places: set[str] = set()
-        self.nhs = list(pop.make_nhs_numbers(rng, 20_000))
+        self.nhs = list(pop.make_nhs_numbers(rng, NHS_BATCH))
+        self.nhs_issued: set[str] = set()
         self.phones_issued = 0
         self.truth: dict[str, Any] = {
             "at_risk": [], "group": {}, "co_offending_pairs": [], "violent_households": [],
@@ -195,11 +200,20 @@ class County:
             sex=sex,
             dob=self.as_of - timedelta(days=days),
             home=home,
-            nhs=str(self.nhs.pop()),
+            nhs=self.next_nhs_number(),
             role=role,
         )
         self.people[someone.id] = someone
         return someone
+
+    def next_nhs_number(self) -> str:
+        """A valid NHS number nobody in the county has yet (a large county needs more)."""
+        while not self.nhs:
+            fresh = pop.make_nhs_numbers(self.rng, NHS_BATCH)
+            self.nhs = [str(n) for n in fresh if str(n) not in self.nhs_issued]
+        number = str(self.nhs.pop())
+        self.nhs_issued.add(number)
+        return number
 
     def happen(
         self, template: str, at: datetime, people: Roles, place: Place | None = None, **fill: str
