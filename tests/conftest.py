@@ -10,6 +10,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -257,6 +258,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on a free port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the test server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @dataclass
 class LiveServer:
     url: str
@@ -278,21 +299,8 @@ def live_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     migrate.upgrade(eng)
     with transaction(sessionmaker(bind=eng, expire_on_commit=False)) as session:
         load_demo(session)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the test server did not start"
-    yield LiveServer(f"http://127.0.0.1:{port}", settings, eng)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings)) as url_of_server:
+        yield LiveServer(url_of_server, settings, eng)
     eng.dispose()
     if backend == "postgresql":
         drop_postgres_database(f"peel_live_{_worker()}")

@@ -9,8 +9,6 @@ except in CI, where that is a failure.
 from __future__ import annotations
 
 import importlib.util
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy.orm import sessionmaker
@@ -38,9 +35,9 @@ from tests.conftest import (
     PASSWORD,
     database_url_for,
     drop_postgres_database,
-    free_port,
     make_org,
     make_user,
+    served,
 )
 from tests.web.conftest import BLOCKING_IMPACTS, axe_violations, new_context
 from tests.web.conftest import browser as browser  # the shared system-Chromium fixture
@@ -57,20 +54,6 @@ class AnprServer:
     url: str
     region: Region
     token: str
-
-
-def serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the test server did not start"
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def anpr_app(settings: Settings) -> FastAPI:
@@ -121,10 +104,8 @@ def anpr_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         )
         force_id = force.id
     region = write_region(settings.anpr_dir, force_id)
-    server, thread, base = serve(anpr_app(settings))
-    yield AnprServer(base, region, token)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(anpr_app(settings)) as base:
+        yield AnprServer(base, region, token)
     engine.dispose()
     if backend == "postgresql":
         from tests.conftest import _worker

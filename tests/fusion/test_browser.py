@@ -7,14 +7,10 @@ the tests skip, except in CI, where that is a failure.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy.orm import sessionmaker
 
@@ -28,9 +24,9 @@ from tests.conftest import (
     _worker,
     database_url_for,
     drop_postgres_database,
-    free_port,
     make_org,
     make_user,
+    served,
 )
 from tests.fusion.web_fixtures import plant
 from tests.web.conftest import BLOCKING_IMPACTS, axe_violations, new_context
@@ -46,20 +42,6 @@ class FusionServer:
     url: str
     amy: str
     knife_record: str
-
-
-def serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the test server did not start"
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +62,8 @@ def fusion_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         session.flush()
         pic = plant(session, orgs)
         planted = FusionServer("", pic.amy["council"], pic.records["knife"].id)
-    server, thread, base = serve(create_app(settings))
-    yield FusionServer(base, planted.amy, planted.knife_record)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings)) as base:
+        yield FusionServer(base, planted.amy, planted.knife_record)
     engine.dispose()
     if backend == "postgresql":
         drop_postgres_database(f"peel_fusionweb_{_worker()}")
